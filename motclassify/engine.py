@@ -1,0 +1,208 @@
+"""The inference engine: tokenize, cut windows on turn boundaries, batch under a token budget, encode, pool by turn."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from .model import MomentModel
+from .transcript import ROLES, Transcript
+
+
+@dataclass(frozen=True)
+class Window:
+    """Token ids of one model window and the transcript turn of each token (-1 for [CLS]/[SEP])."""
+
+    input_ids: list[int]
+    turn_ids: list[int]
+
+
+@dataclass
+class TurnStats:
+    """Per-turn sums of a transcript's token vectors, gathered over all its windows: the engine's output."""
+
+    sums: np.ndarray  # (n_turns, hidden)
+    counts: np.ndarray  # (n_turns,)
+
+
+def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
+    """The fast tokenizer with the file's fixed truncation and padding removed: the engine pads and cuts itself."""
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA when available; asking for CUDA without one is a clear error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available: use device='cpu' or 'auto'")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r} is not supported: use 'auto', 'cpu' or 'cuda'")
+    return resolved
+
+
+def autocast_dtype(device: torch.device, bf16_supported: bool | None = None) -> torch.dtype | None:
+    """Mixed precision on CUDA (bf16 where the GPU has it, else fp16); full precision on CPU."""
+    if device.type != "cuda":
+        return None
+    if bf16_supported is None:
+        bf16_supported = torch.cuda.is_bf16_supported()
+    return torch.bfloat16 if bf16_supported else torch.float16
+
+
+def default_threads() -> int:
+    """Torch threads: the cores this process may run on, not the machine's."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+class Encoder:
+    """Turns transcripts into windows of token ids and windows into per-turn pooled vectors."""
+
+    def __init__(self, tokenizer: Tokenizer, max_length: int = 256, overlap_tokens: int = 64):
+        if max_length < 16:
+            raise ValueError(f"max_length must be at least 16, got {max_length}")
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.overlap_tokens = min(overlap_tokens, (max_length - 2) // 2)
+        self.cls_id = tokenizer.token_to_id("[CLS]")
+        self.sep_id = tokenizer.token_to_id("[SEP]")
+        self.pad_id = tokenizer.token_to_id("[PAD]") or 0
+        self.role_ids = {role: tokenizer.encode(f"{role}:", add_special_tokens=False).ids for role in ROLES}
+
+    def windows(self, transcripts: Sequence[Transcript]) -> list[list[Window]]:
+        """Tokenize all turns in one batch call and cut each transcript into windows."""
+        texts = [turn.text for transcript in transcripts for turn in transcript.turns]
+        encodings = iter(self.tokenizer.encode_batch(texts, add_special_tokens=False))
+        result = []
+        for transcript in transcripts:
+            ids: list[int] = []
+            turn_of: list[int] = []
+            starts: list[int] = []
+            for index, turn in enumerate(transcript.turns):
+                starts.append(len(ids))
+                tokens = self.role_ids[turn.speaker] + next(encodings).ids
+                ids.extend(tokens)
+                turn_of.extend([index] * len(tokens))
+            result.append(self._cut(ids, turn_of, starts))
+        return result
+
+    def _cut(self, ids: list[int], turn_of: list[int], turn_starts: list[int]) -> list[Window]:
+        """Windows of at most ``max_length`` tokens; cuts fall on turn starts where one lies in the back half
+        of the window, and each window re-reads up to ``overlap_tokens`` of the one before, from a turn start."""
+        budget = self.max_length - 2
+        windows, start = [], 0
+        while True:
+            end = min(start + budget, len(ids))
+            if end < len(ids):
+                end = max((s for s in turn_starts if start + budget // 2 < s <= end), default=end)
+            windows.append(Window([self.cls_id, *ids[start:end], self.sep_id], [-1, *turn_of[start:end], -1]))
+            if end >= len(ids):
+                return windows
+            back = end - self.overlap_tokens
+            start = min((s for s in turn_starts if back <= s < end), default=back)
+
+
+class Engine:
+    """Runs a :class:`MomentModel` over windows: length-sorted batches under a padded-token budget,
+    dynamic padding, inference mode, autocast on CUDA, optional int8 on CPU."""
+
+    def __init__(self, model: MomentModel, tokenizer_path: str | os.PathLike, device: str = "auto",
+                 batch_tokens: int = 16384, quantize: str | None = None, threads: int | None = None):
+        self.device = resolve_device(device)
+        if batch_tokens < model.config.max_length:
+            raise ValueError(f"batch_tokens ({batch_tokens}) must be at least max_length ({model.config.max_length})")
+        self.batch_tokens = batch_tokens
+        if threads is not None or torch.get_num_threads() > default_threads():
+            torch.set_num_threads(threads or default_threads())
+        if quantize not in (None, "int8"):
+            raise ValueError(f"quantize must be None or 'int8', got {quantize!r}")
+        if quantize == "int8":
+            if self.device.type != "cpu":
+                raise ValueError("quantize='int8' runs on the CPU only; on CUDA the engine uses fp16/bf16 autocast")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.encoder = torch.ao.quantization.quantize_dynamic(model.encoder, {torch.nn.Linear}, dtype=torch.qint8)
+        self.quantize = quantize
+        self.model = model.to(self.device).eval()
+        self.dtype = autocast_dtype(self.device)
+        self.encoder = Encoder(load_tokenizer(Path(tokenizer_path)), model.config.max_length,
+                               model.config.window_overlap_tokens)
+
+    def batches(self, windows: list[Window]) -> list[list[int]]:
+        """Indices of windows, sorted by length, grouped so that ``batch size x longest`` stays within the budget."""
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for index in order:
+            if current and (len(current) + 1) * len(windows[index].input_ids) > self.batch_tokens:
+                batches.append(current)
+                current = []
+            current.append(index)
+        if current:
+            batches.append(current)
+        return batches
+
+    def turn_stats(self, transcripts: Sequence[Transcript]) -> list[TurnStats]:
+        """Encode transcripts; per transcript, per-turn sums and counts of token vectors over all its windows."""
+        per_transcript = self.encoder.windows(transcripts)
+        flat = [(t, w) for t, windows in enumerate(per_transcript) for w in windows]
+        hidden = self.model.hidden_size
+        stats = [TurnStats(np.zeros((len(t.turns), hidden), np.float32), np.zeros(len(t.turns), np.float32))
+                 for t in transcripts]
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            for batch in self.batches([w for _, w in flat]):
+                windows = [flat[i][1] for i in batch]
+                input_ids, mask, turn_ids = self.pad(windows)
+                n_turns = int(turn_ids.max()) + 1
+                sums, counts = self.model.turn_sums(input_ids, mask, turn_ids, n_turns)
+                sums, counts = sums.float().cpu().numpy(), counts.float().cpu().numpy()
+                for row, index in enumerate(batch):
+                    target = stats[flat[index][0]]
+                    size = len(target.counts)
+                    target.sums += sums[row, :size]
+                    target.counts += counts[row, :size]
+        return stats
+
+    def pad(self, windows: list[Window]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pad a batch to its own longest window (dynamic padding) and move it to the device."""
+        width = max(len(w.input_ids) for w in windows)
+        input_ids = torch.full((len(windows), width), self.encoder.pad_id, dtype=torch.long)
+        turn_ids = torch.full((len(windows), width), -1, dtype=torch.long)
+        mask = torch.zeros((len(windows), width), dtype=torch.long)
+        for row, window in enumerate(windows):
+            length = len(window.input_ids)
+            input_ids[row, :length] = torch.tensor(window.input_ids)
+            turn_ids[row, :length] = torch.tensor(window.turn_ids)
+            mask[row, :length] = 1
+        pin = self.device.type == "cuda"
+        return tuple(t.pin_memory().to(self.device, non_blocking=True) if pin else t for t in (input_ids, mask, turn_ids))
+
+    def span_logits(self, stats: Sequence[TurnStats], starts: Sequence[int], ends: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Moment and sentiment logits for the turn span ``[start, end]`` of each ``stats`` entry (heads only)."""
+        if not stats:
+            empty = np.zeros((0,), np.float32)
+            return empty.reshape(0, len(self.model.config.labels.moments)), empty.reshape(0, len(self.model.config.labels.sentiments))
+        width = max(len(s.counts) for s in stats)
+        sums = np.zeros((len(stats), width, self.model.hidden_size), np.float32)
+        counts = np.zeros((len(stats), width), np.float32)
+        for row, s in enumerate(stats):
+            sums[row, : len(s.counts)] = s.sums
+            counts[row, : len(s.counts)] = s.counts
+        with torch.inference_mode():
+            features = self.model.span_features(
+                torch.from_numpy(sums).to(self.device), torch.from_numpy(counts).to(self.device),
+                torch.tensor(starts, device=self.device), torch.tensor(ends, device=self.device),
+            )
+            moment, sentiment = self.model.heads(features.to(self.model.moment_head.weight.dtype))
+        return moment.float().cpu().numpy(), sentiment.float().cpu().numpy()

