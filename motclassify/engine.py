@@ -188,21 +188,19 @@ class Engine:
         pin = self.device.type == "cuda"
         return tuple(t.pin_memory().to(self.device, non_blocking=True) if pin else t for t in (input_ids, mask, turn_ids))
 
-    def span_logits(self, stats: Sequence[TurnStats], starts: Sequence[int], ends: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Moment and sentiment logits for the turn span ``[start, end]`` of each ``stats`` entry (heads only)."""
-        if not stats:
-            empty = np.zeros((0,), np.float32)
-            return empty.reshape(0, len(self.model.config.labels.moments)), empty.reshape(0, len(self.model.config.labels.sentiments))
-        width = max(len(s.counts) for s in stats)
-        sums = np.zeros((len(stats), width, self.model.hidden_size), np.float32)
-        counts = np.zeros((len(stats), width), np.float32)
-        for row, s in enumerate(stats):
-            sums[row, : len(s.counts)] = s.sums
-            counts[row, : len(s.counts)] = s.counts
+    def span_logits(self, stats: Sequence[TurnStats], spans: Sequence[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Moment and sentiment logits (before temperature) for each ``(transcript index, first turn, last turn)``
+        span of ``stats``: the heads only, no new encoder pass."""
+        labels = self.model.config.labels
+        if not spans:
+            return np.zeros((0, len(labels.moments)), np.float32), np.zeros((0, len(labels.sentiments)), np.float32)
+        offsets = np.cumsum([0] + [len(s.counts) for s in stats])
+        owner, first, last = (np.asarray(column) for column in zip(*spans))
         with torch.inference_mode():
+            to_device = lambda array: torch.as_tensor(array).to(self.device)  # noqa: E731
             features = self.model.span_features(
-                torch.from_numpy(sums).to(self.device), torch.from_numpy(counts).to(self.device),
-                torch.tensor(starts, device=self.device), torch.tensor(ends, device=self.device),
+                to_device(np.concatenate([s.sums for s in stats])), to_device(np.concatenate([s.counts for s in stats])),
+                to_device(offsets[owner] + first), to_device(offsets[owner] + last),
             )
             moment, sentiment = self.model.heads(features.to(self.model.moment_head.weight.dtype))
         return moment.float().cpu().numpy(), sentiment.float().cpu().numpy()

@@ -211,11 +211,20 @@ class MomentModel(nn.Module):
         return one_hot.transpose(1, 2) @ hidden, one_hot.sum(1)
 
     def span_features(self, sums: torch.Tensor, counts: torch.Tensor, start: torch.Tensor, end: torch.Tensor):
-        """Features of the turn span ``[start, end]`` of each transcript: mean of all tokens ; mean of the tail turns."""
-        index = torch.arange(sums.shape[1], device=sums.device)
-        in_span = (index >= start[:, None]) & (index <= end[:, None])
-        in_tail = in_span & (index > (end - self.config.tail_turns)[:, None])
-        return torch.cat([_masked_mean(sums, counts, in_span), _masked_mean(sums, counts, in_tail)], dim=-1)
+        """Features of turn spans ``[start, end]``: mean of the span's tokens ; mean of its last ``tail_turns`` turns.
+
+        ``sums`` ``(n_turns, H)`` and ``counts`` ``(n_turns,)`` hold the token-vector sums of the turns of one or
+        more transcripts laid end to end; ``start`` and ``end`` index into them. Prefix sums make each span O(H).
+        """
+        cumulative = nn.functional.pad(sums.cumsum(0), (0, 0, 1, 0))
+        cumulative_counts = nn.functional.pad(counts.cumsum(0), (1, 0))
+        tail = torch.maximum(start, end - self.config.tail_turns + 1)
+
+        def mean(first: torch.Tensor) -> torch.Tensor:
+            total = cumulative[end + 1] - cumulative[first]
+            return total / (cumulative_counts[end + 1] - cumulative_counts[first]).clamp(min=1.0).unsqueeze(-1)
+
+        return torch.cat([mean(start), mean(tail)], dim=-1)
 
     def heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.dropout(features)
@@ -225,12 +234,6 @@ class MomentModel(nn.Module):
         """What a model folder stores: LoRA factors, LayerNorms and heads, the parts that differ from the base."""
         names = {name for name, p in self.named_parameters() if p.requires_grad}
         return {name: tensor for name, tensor in self.state_dict().items() if name in names}
-
-
-def _masked_mean(sums: torch.Tensor, counts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    mask = mask.to(sums.dtype)
-    total = (sums * mask.unsqueeze(-1)).sum(1)
-    return total / (counts * mask).sum(1, keepdim=True).clamp(min=1.0)
 
 
 def build_model(config: ModelConfig, base_override: str | os.PathLike | None = None) -> tuple[MomentModel, Path]:
@@ -244,20 +247,24 @@ def build_model(config: ModelConfig, base_override: str | os.PathLike | None = N
     return model, base_path
 
 
-def save_model_folder(model: MomentModel, folder: str | os.PathLike, tokenizer_source: Path, extra_files: dict[str, str] | None = None) -> Path:
-    """Write config.json, the differing weights (fp16 for the encoder, fp32 heads), tokenizer.json and extras."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    from . import __version__
-
-    model.config.motclassify_version = __version__
-    state = {
-        name: (t.detach().to(torch.float32) if name.startswith(("moment_head", "sentiment_head")) else t.detach().half())
-        .contiguous().cpu()
+def stored_state(model: MomentModel) -> dict[str, torch.Tensor]:
+    """The tensors a model folder stores: encoder deltas in fp16, heads in fp32."""
+    return {
+        name: (t.detach().float() if name.startswith(("moment_head", "sentiment_head")) else t.detach().half()).contiguous().cpu()
         for name, t in model.trainable_state().items()
     }
+
+
+def save_model_folder(config: ModelConfig, state: dict[str, torch.Tensor], folder: str | os.PathLike,
+                      tokenizer_source: Path, extra_files: dict[str, str] | None = None) -> Path:
+    """Write config.json, the stored weights (see :func:`stored_state`), tokenizer.json and any extra text files."""
+    from . import __version__
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config.motclassify_version = __version__
     save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt", "motclassify_format": str(FORMAT_VERSION)})
-    (folder / CONFIG_FILE).write_text(json.dumps(model.config.to_json(), indent=2) + "\n")
+    (folder / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2) + "\n")
     if tokenizer_source.resolve() != (folder / TOKENIZER_FILE).resolve():
         shutil.copyfile(tokenizer_source, folder / TOKENIZER_FILE)
     for name, text in (extra_files or {}).items():
@@ -283,12 +290,18 @@ def read_config(folder: str | os.PathLike) -> ModelConfig:
 
 
 def load_model_folder(folder: str | os.PathLike, base_override: str | os.PathLike | None = None,
-                      merge: bool = True) -> tuple[MomentModel, Path]:
-    """Rebuild a model from its folder on the hash-checked base encoder. Returns it and its tokenizer file."""
+                      merge: bool = True) -> tuple[MomentModel, Path, dict[str, torch.Tensor]]:
+    """Rebuild a model from its folder on the hash-checked base encoder.
+
+    Returns the model (LoRA merged unless ``merge=False``), its tokenizer file and the stored tensors.
+    """
     folder = Path(folder)
     config = read_config(folder)
     model, base_path = build_model(config, base_override)
-    state = load_file(str(folder / WEIGHTS_FILE))
+    try:
+        state = load_file(str(folder / WEIGHTS_FILE))
+    except (OSError, ValueError) as error:
+        raise ModelFormatError(f"{folder / WEIGHTS_FILE} cannot be read: {error}") from error
     expected = set(model.trainable_state())
     missing, unexpected = expected - set(state), set(state) - expected
     if missing or unexpected:
@@ -300,7 +313,7 @@ def load_model_folder(folder: str | os.PathLike, base_override: str | os.PathLik
         model.merge_lora()
     model.eval()
     tokenizer = folder / TOKENIZER_FILE
-    return model, tokenizer if tokenizer.is_file() else base_path / TOKENIZER_FILE
+    return model, tokenizer if tokenizer.is_file() else base_path / TOKENIZER_FILE, state
 
 
 logging.getLogger("transformers").setLevel(logging.ERROR)

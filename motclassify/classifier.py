@@ -1,0 +1,220 @@
+"""MomentClassifier: transcripts in, moments of truth out."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from .engine import Engine, TurnStats
+from .labels import LabelSpace
+from .model import CONFIG_FILE, ModelConfig, ModelFormatError, load_model_folder, save_model_folder
+from .prediction import Prediction, Segment, Trajectory
+from .transcript import Transcript, TranscriptLike
+
+logger = logging.getLogger("motclassify")
+
+DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "default"
+SEGMENT_MIN_TURNS = 4  # transcripts shorter than this hold one segment
+
+
+class Probabilities(NamedTuple):
+    """Class probabilities, one row per transcript, columns in the classifier's label order."""
+
+    moment: np.ndarray
+    sentiment: np.ndarray
+
+
+class MomentClassifier:
+    """Tags transcripts with their moment type, journey stage and sentiment (magical / average / miserable).
+
+    Parameters
+    ----------
+    model_path:
+        A motclassify model folder; ``None`` means the default model shipped with the package.
+    device:
+        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+    batch_tokens:
+        Padded-token budget of one encoder batch (batch size x longest window).
+    quantize:
+        ``"int8"`` for dynamic int8 linear layers on CPU, ``None`` for full precision.
+    threads:
+        Torch CPU threads; default: the cores this process may use.
+    priors:
+        Label priors of your data, e.g. ``{"sentiment": {"magical": 0.05, "average": 0.8, "miserable": 0.15}}``.
+        Scores are re-weighted from the training priors to these (Bayes' rule); missing labels keep theirs.
+    base_model:
+        A local folder of the base encoder, replacing the one recorded in the model's config (hash-checked).
+    chunk_size:
+        Transcripts encoded together; bounds memory when predicting over long iterables.
+
+    A loaded classifier is read-only during prediction and safe to share across threads.
+    """
+
+    def __init__(self, model_path: str | os.PathLike | None = None, *, device: str = "auto",
+                 batch_tokens: int = 16384, quantize: str | None = None, threads: int | None = None,
+                 priors: Mapping[str, Mapping[str, float]] | None = None,
+                 base_model: str | os.PathLike | None = None, chunk_size: int = 256):
+        self.model_path = Path(model_path) if model_path is not None else DEFAULT_MODEL_PATH
+        if not (self.model_path / CONFIG_FILE).is_file():
+            raise ModelFormatError(f"no motclassify model folder at {self.model_path} (it needs {CONFIG_FILE})")
+        self.device = device
+        self.batch_tokens = batch_tokens
+        self.quantize = quantize
+        self.threads = threads
+        self.base_model = base_model
+        self.chunk_size = chunk_size
+        model, tokenizer_path, self._stored_state = load_model_folder(self.model_path, base_model)
+        self.config: ModelConfig = model.config
+        self.tokenizer_path = tokenizer_path
+        self.engine = Engine(model, tokenizer_path, device=device, batch_tokens=batch_tokens,
+                             quantize=quantize, threads=threads)
+        self.priors = dict(priors or {})
+        self._prior_weights = {head: self._prior_ratio(head) for head in ("moment", "sentiment")}
+        if not self.config.trained:
+            message = (f"the model at {self.model_path} is an UNTRAINED PLACEHOLDER: its predictions are "
+                       "meaningless. Train one with `motclassify train` or load a trained model folder.")
+            warnings.warn(message, UserWarning, stacklevel=2)
+            logger.warning(message)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, **kwargs: Any) -> "MomentClassifier":
+        """Load a model folder (default: the packaged model); keyword arguments as in the constructor."""
+        return cls(path, **kwargs)
+
+    @property
+    def labels(self) -> LabelSpace:
+        return self.config.labels
+
+    @property
+    def moments(self) -> tuple[str, ...]:
+        return self.labels.moments
+
+    @property
+    def sentiments(self) -> tuple[str, ...]:
+        return self.labels.sentiments
+
+    def predict(self, transcripts: Iterable[TranscriptLike]) -> list[Prediction]:
+        """One :class:`Prediction` per transcript, in input order.
+
+        Transcripts may be plain text (``Customer: ...`` lines or one message), lists of
+        ``{"speaker", "text"}`` dicts, records with ``turns`` or ``text``, or :class:`Transcript` objects.
+        """
+        if isinstance(transcripts, (str, Transcript, Mapping)):
+            raise TypeError("predict takes a list of transcripts; use predict_one for a single transcript")
+        return list(self.predict_iter(transcripts))
+
+    def predict_one(self, transcript: TranscriptLike) -> Prediction:
+        """The prediction for a single transcript."""
+        return self._predict_chunk([Transcript.parse(transcript)])[0]
+
+    def predict_iter(self, transcripts: Iterable[TranscriptLike]) -> Iterator[Prediction]:
+        """Predictions streamed chunk by chunk, in input order; memory stays bounded for any input length."""
+        iterator = iter(transcripts)
+        while chunk := list(itertools.islice(iterator, self.chunk_size)):
+            yield from self._predict_chunk([Transcript.parse(item) for item in chunk])
+
+    def predict_proba(self, transcripts: Iterable[TranscriptLike]) -> Probabilities:
+        """Calibrated, prior-adjusted probabilities of both heads, columns in ``moments`` / ``sentiments`` order."""
+        predictions = self.predict(transcripts)
+        return Probabilities(
+            np.array([[p.moment_scores[label] for label in self.moments] for p in predictions], np.float32).reshape(-1, len(self.moments)),
+            np.array([[p.sentiment_scores[label] for label in self.sentiments] for p in predictions], np.float32).reshape(-1, len(self.sentiments)),
+        )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write this model as a folder that :meth:`load` reads back."""
+        return save_model_folder(self.config, self._stored_state, path, self.tokenizer_path)
+
+    def fit(self, train_data: Any, eval_data: Any = None, **training_args: Any) -> "MomentClassifier":
+        """Continue fine-tuning this model on labelled data (see :func:`motclassify.train`); returns self."""
+        from .training import train
+
+        trained = train(train_data, eval_data, base_model=self.model_path, **training_args)
+        self.__dict__.update({k: v for k, v in trained.__dict__.items() if k not in ("device", "quantize", "threads", "priors")})
+        return self
+
+    def _prior_ratio(self, head: str) -> np.ndarray:
+        labels = self.moments if head == "moment" else self.sentiments
+        target = dict(self.priors.get(head, {}))
+        unknown = set(target) - set(labels)
+        if unknown:
+            raise ValueError(f"priors[{head!r}] names unknown labels {sorted(unknown)}; the model's are {list(labels)}")
+        trained = self.config.train_priors.get(head) or {label: 1 / len(labels) for label in labels}
+        return np.array([target.get(label, trained[label]) / trained[label] for label in labels], np.float64)
+
+    def _probabilities(self, logits: np.ndarray, head: str) -> np.ndarray:
+        scaled = logits.astype(np.float64) / self.config.temperatures.get(head, 1.0)
+        exp = np.exp(scaled - scaled.max(axis=1, keepdims=True)) * self._prior_weights[head]
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def _span_probabilities(self, stats: Sequence[TurnStats], spans: list[tuple[int, int, int]]):
+        moment_logits, sentiment_logits = self.engine.span_logits(stats, spans)
+        return self._probabilities(moment_logits, "moment"), self._probabilities(sentiment_logits, "sentiment")
+
+    def _predict_chunk(self, transcripts: list[Transcript]) -> list[Prediction]:
+        stats = self.engine.turn_stats(transcripts)
+        lengths = [len(t.turns) for t in transcripts]
+        whole = [(i, 0, n - 1) for i, n in enumerate(lengths)]
+        opening = [(i, 0, min(n, max(2, n // 3)) - 1) for i, n in enumerate(lengths)]
+        local = [(i, max(0, t - 1), min(n - 1, t + 1)) for i, n in enumerate(lengths) if n >= SEGMENT_MIN_TURNS for t in range(n)]
+        moment_p, sentiment_p = self._span_probabilities(stats, whole + opening + local)
+        count = len(transcripts)
+        local_moments = iter(moment_p[2 * count:].argmax(axis=1))
+        segment_spans = [
+            [(i, first, last) for first, last in _runs([next(local_moments) for _ in range(n)])]
+            if n >= SEGMENT_MIN_TURNS else [whole[i]]
+            for i, n in enumerate(lengths)
+        ]
+        segment_moment_p, segment_sentiment_p = self._span_probabilities(stats, [s for spans in segment_spans for s in spans])
+        segment_rows = iter(range(len(segment_moment_p)))
+        predictions = []
+        for i, transcript in enumerate(transcripts):
+            moment = self.moments[int(moment_p[i].argmax())]
+            segments = []
+            for _, first, last in segment_spans[i]:
+                row = next(segment_rows)
+                m, s = int(segment_moment_p[row].argmax()), int(segment_sentiment_p[row].argmax())
+                segments.append(Segment((first, last), self.moments[m], self.sentiments[s],
+                                        float(segment_moment_p[row, m]), float(segment_sentiment_p[row, s])))
+            predictions.append(Prediction(
+                id=transcript.id,
+                moment=moment,
+                stage=self.labels.stage(moment),
+                sentiment=self.sentiments[int(sentiment_p[i].argmax())],
+                moment_scores=_scores(self.moments, moment_p[i]),
+                sentiment_scores=_scores(self.sentiments, sentiment_p[i]),
+                segments=tuple(segments),
+                trajectory=Trajectory(_scores(self.sentiments, sentiment_p[count + i]), _scores(self.sentiments, sentiment_p[i])),
+                model=self.config.name,
+                model_version=self.config.version,
+            ))
+        return predictions
+
+
+def _scores(labels: Sequence[str], row: np.ndarray) -> dict[str, float]:
+    return {label: round(float(p), 6) for label, p in zip(labels, row)}
+
+
+def _runs(labels: list[int], min_turns: int = 2) -> list[tuple[int, int]]:
+    """Turn ranges of consecutive equal labels; runs shorter than ``min_turns`` join the run before (or after)."""
+    runs: list[list[int]] = []
+    for index, label in enumerate(labels):
+        if runs and runs[-1][2] == label:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index, label])
+    merged: list[list[int]] = []
+    for run in runs:
+        if merged and (run[1] - run[0] + 1 < min_turns or merged[-1][2] == run[2]):
+            merged[-1][1] = run[1]
+        elif merged and merged[-1][1] - merged[-1][0] + 1 < min_turns:
+            merged[-1][1], merged[-1][2] = run[1], run[2]
+        else:
+            merged.append(run)
+    return [(first, last) for first, last, _ in merged]
