@@ -113,6 +113,20 @@ class Encoder:
             start = min((s for s in turn_starts if back <= s < end), default=back)
 
 
+    def pad(self, windows: Sequence[Window]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``input_ids``, ``attention_mask`` and ``turn_ids`` padded to the longest window of the batch."""
+        width = max(len(w.input_ids) for w in windows)
+        input_ids = torch.full((len(windows), width), self.pad_id, dtype=torch.long)
+        turn_ids = torch.full((len(windows), width), -1, dtype=torch.long)
+        mask = torch.zeros((len(windows), width), dtype=torch.long)
+        for row, window in enumerate(windows):
+            length = len(window.input_ids)
+            input_ids[row, :length] = torch.tensor(window.input_ids)
+            turn_ids[row, :length] = torch.tensor(window.turn_ids)
+            mask[row, :length] = 1
+        return input_ids, mask, turn_ids
+
+
 class Engine:
     """Runs a :class:`MomentModel` over windows: length-sorted batches under a padded-token budget,
     dynamic padding, inference mode, autocast on CUDA, optional int8 on CPU."""
@@ -175,18 +189,9 @@ class Engine:
         return stats
 
     def pad(self, windows: list[Window]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Pad a batch to its own longest window (dynamic padding) and move it to the device."""
-        width = max(len(w.input_ids) for w in windows)
-        input_ids = torch.full((len(windows), width), self.encoder.pad_id, dtype=torch.long)
-        turn_ids = torch.full((len(windows), width), -1, dtype=torch.long)
-        mask = torch.zeros((len(windows), width), dtype=torch.long)
-        for row, window in enumerate(windows):
-            length = len(window.input_ids)
-            input_ids[row, :length] = torch.tensor(window.input_ids)
-            turn_ids[row, :length] = torch.tensor(window.turn_ids)
-            mask[row, :length] = 1
+        """Dynamic padding to the batch's own longest window, moved to the device (pinned memory on CUDA)."""
         pin = self.device.type == "cuda"
-        return tuple(t.pin_memory().to(self.device, non_blocking=True) if pin else t for t in (input_ids, mask, turn_ids))
+        return tuple(t.pin_memory().to(self.device, non_blocking=True) if pin else t for t in self.encoder.pad(windows))
 
     def span_logits(self, stats: Sequence[TurnStats], spans: Sequence[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
         """Moment and sentiment logits (before temperature) for each ``(transcript index, first turn, last turn)``

@@ -1,0 +1,140 @@
+"""Labelled data for training and evaluation: JSONL, CSV, a Hugging Face ``datasets.Dataset`` or a list of dicts."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .transcript import Transcript
+
+
+class DataError(ValueError):
+    """Labelled data that cannot be used, with the record and the reason."""
+
+
+@dataclass(frozen=True)
+class LabelledSpan:
+    """A secondary-moment annotation: an inclusive turn range with its own labels."""
+
+    first: int
+    last: int
+    moment: str | None
+    sentiment: str | None
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled transcript; either label may be missing (that head then skips it)."""
+
+    transcript: Transcript
+    moment: str | None
+    sentiment: str | None
+    segments: tuple[LabelledSpan, ...] = ()
+
+
+def read_records(source: str | os.PathLike) -> Iterable[tuple[str, dict[str, Any]]]:
+    """Yield ``(location, record)`` from a JSONL or CSV file; the location names the line or row for errors."""
+    path = Path(source)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise DataError(f"{path} line {number}: not valid JSON ({error.msg})") from error
+                if not isinstance(record, dict):
+                    raise DataError(f"{path} line {number}: expected a JSON object, got {type(record).__name__}")
+                yield f"{path.name} line {number}", record
+    elif suffix in (".csv", ".tsv"):
+        with open(path, encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
+            for number, row in enumerate(reader, 2):
+                yield f"{path.name} row {number}", {k: (v if v != "" else None) for k, v in row.items()}
+    else:
+        raise DataError(f"{path}: unknown file type {suffix!r}; use .jsonl or .csv")
+
+
+def load_examples(data: Any, moments: Sequence[str] | None = None, sentiments: Sequence[str] | None = None) -> list[Example]:
+    """Read labelled examples from a path, a ``datasets.Dataset`` or an iterable of dicts.
+
+    Each record needs ``turns`` or ``text``, and ``moment`` and/or ``sentiment``. Given label sets,
+    a label outside them is an error naming the record.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        records: Iterable[tuple[str, Mapping[str, Any]]] = read_records(data)
+    else:
+        records = ((f"record {index}", record) for index, record in enumerate(data))
+    examples = []
+    for location, record in records:
+        examples.append(_example(location, record, moments, sentiments))
+    if not examples:
+        raise DataError(f"{data if isinstance(data, (str, os.PathLike)) else 'training data'}: no records")
+    return examples
+
+
+def _example(location: str, record: Mapping[str, Any], moments: Sequence[str] | None,
+             sentiments: Sequence[str] | None) -> Example:
+    name = f"{location}" + (f" (id {record['id']!r})" if record.get("id") is not None else "")
+    if not isinstance(record, Mapping):
+        raise DataError(f"{name}: expected a mapping, got {type(record).__name__}")
+    if record.get("turns") is None and record.get("text") is None:
+        raise DataError(f"{name}: needs a 'turns' or a 'text' column")
+    fields = dict(record)
+    if isinstance(fields.get("turns"), str):  # turns stored as JSON in a CSV cell
+        try:
+            fields["turns"] = json.loads(fields["turns"])
+        except json.JSONDecodeError as error:
+            raise DataError(f"{name}: 'turns' is not valid JSON ({error.msg})") from error
+    try:
+        transcript = Transcript.parse(fields)
+    except ValueError as error:
+        raise DataError(f"{name}: {error}") from error
+    moment = _label(name, "moment", record.get("moment"), moments)
+    sentiment = _label(name, "sentiment", record.get("sentiment"), sentiments)
+    if moment is None and sentiment is None:
+        raise DataError(f"{name}: has neither a 'moment' nor a 'sentiment' label")
+    segments = record.get("segments") or ()
+    if isinstance(segments, str):
+        segments = json.loads(segments)
+    spans = []
+    for segment in segments:
+        try:
+            first, last = (int(x) for x in segment["turns"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise DataError(f"{name}: a segment needs 'turns': [first, last]") from error
+        if not 0 <= first <= last < len(transcript.turns):
+            raise DataError(f"{name}: segment turns [{first}, {last}] outside the {len(transcript.turns)} turns")
+        spans.append(LabelledSpan(first, last, _label(name, "moment", segment.get("moment"), moments),
+                                  _label(name, "sentiment", segment.get("sentiment"), sentiments)))
+    return Example(transcript, moment, sentiment, tuple(spans))
+
+
+def _label(name: str, head: str, value: Any, allowed: Sequence[str] | None) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN from a table
+        return None
+    value = str(value).strip()
+    if not value:
+        return None
+    if allowed is not None and value not in allowed:
+        raise DataError(f"{name}: unknown {head} label {value!r}; expected one of {list(allowed)}")
+    return value
+
+
+def infer_labels(examples: Sequence[Example], head: str, default: Sequence[str]) -> tuple[str, ...]:
+    """The label set of a head as found in the data: the default order when it is a subset of the default set."""
+    found = {getattr(e, head) for e in examples} | {getattr(s, head) for e in examples for s in e.segments}
+    found.discard(None)
+    if len(found) < 2:
+        raise DataError(f"training data: need at least two {head} labels, found {sorted(found)}")
+    if found <= set(default):
+        return tuple(label for label in default if label in found)
+    return tuple(sorted(found))
