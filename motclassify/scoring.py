@@ -1,0 +1,118 @@
+"""Batch scoring of an export: stream records in, predictions and errors out, resumable."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from tqdm.auto import tqdm
+
+from .classifier import MomentClassifier
+from .io import InputRecord, Layout, ResultWriter, count_records, detect_format, read_transcripts
+from .prediction import Prediction
+from .transcript import Transcript
+
+
+@dataclass
+class ScoreSummary:
+    """What a scoring run did; every input record is counted once in ``scored``, ``errors`` or ``skipped``."""
+
+    scored: int
+    errors: int
+    skipped: int
+    output: Path
+    errors_path: Path
+    seconds: float
+
+    def line(self) -> str:
+        rate = self.scored / self.seconds if self.seconds > 0 else 0.0
+        text = f"scored {self.scored} transcripts ({rate:.1f}/s) -> {self.output}; {self.errors} errors"
+        text += f" -> {self.errors_path}" if self.errors else ""
+        return text + (f"; {self.skipped} already done (resumed)" if self.skipped else "")
+
+
+def result_columns(classifier: MomentClassifier, fmt: str, keep_cols: Iterable[str] = ()) -> list[str]:
+    """Output columns: nested scores in JSONL; one probability column per label in CSV and Parquet."""
+    base = ["id", "moment", "stage", "sentiment", "moment_score", "sentiment_score"]
+    if fmt == "jsonl":
+        scores = ["moment_scores", "sentiment_scores", "segments", "trajectory"]
+    else:
+        scores = ([f"p_moment_{m}" for m in classifier.moments] + [f"p_sentiment_{s}" for s in classifier.sentiments]
+                  + ["segments", "trajectory_start", "trajectory_end"])
+    return base + scores + ["model", "model_version"] + [c for c in keep_cols if c not in base]
+
+
+def result_row(prediction: Prediction, fmt: str, keep: dict[str, Any]) -> dict[str, Any]:
+    row = prediction.to_dict()
+    if fmt != "jsonl":
+        row.update({f"p_moment_{k}": v for k, v in row.pop("moment_scores").items()})
+        row.update({f"p_sentiment_{k}": v for k, v in row.pop("sentiment_scores").items()})
+        trajectory = row.pop("trajectory")
+        row.update(trajectory_start=trajectory["start"], trajectory_end=trajectory["end"],
+                   segments=json.dumps(row["segments"]))
+    return {**{k: v for k, v in keep.items() if k not in row}, **row}
+
+
+def score_file(classifier: MomentClassifier, input_path: str | Path, output_path: str | Path, *,
+               input_format: str | None = None, output_format: str | None = None, layout: Layout = Layout(),
+               errors_path: str | Path | None = None, resume: bool = False, chunk_size: int = 512,
+               progress: bool | None = None) -> ScoreSummary:
+    """Score every transcript of ``input_path`` into ``output_path``; bad records go to the errors file.
+
+    Memory stays flat: records are read, scored and written ``chunk_size`` at a time.
+    """
+    started = time.perf_counter()
+    input_format = detect_format(input_path, input_format)
+    output_format = detect_format(output_path, output_format)
+    output_path = Path(output_path)
+    errors_path = Path(errors_path) if errors_path else output_path.with_name(output_path.stem + ".errors.jsonl")
+    records = read_transcripts(input_path, input_format, layout)
+    writer = ResultWriter(output_path, output_format, result_columns(classifier, output_format, layout.keep_cols), resume)
+    done = writer.done_ids() | (_error_ids(errors_path) if resume else set())
+    if not resume:
+        errors_path.unlink(missing_ok=True)
+    total = None if layout.conversation_col else count_records(input_path, input_format)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=total, unit=" transcripts", disable=not show, dynamic_ncols=True, smoothing=0.1)
+    scored = errors = skipped = 0
+    try:
+        with open(errors_path, "a", encoding="utf-8") as error_file:
+            for chunk in iter(lambda: list(itertools.islice(records, chunk_size)), []):
+                good: list[tuple[InputRecord, Transcript]] = []
+                bad: list[dict[str, Any]] = []
+                for record in chunk:
+                    if record.id in done:
+                        skipped += 1
+                        continue
+                    if record.error is None:
+                        try:
+                            good.append((record, Transcript.parse(record.record, id=record.id)))
+                            continue
+                        except ValueError as error:
+                            record.error = str(error).removeprefix(f"transcript {record.id!r}: ")
+                    bad.append({"id": record.id, "where": record.where, "reason": record.error})
+                predictions = classifier.predict([t for _, t in good]) if good else []
+                writer.write([result_row(p, output_format, r.keep) for (r, _), p in zip(good, predictions)])
+                if bad:
+                    error_file.write("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in bad))
+                    error_file.flush()
+                scored, errors = scored + len(good), errors + len(bad)
+                bar.update(len(chunk))
+    finally:
+        bar.close()
+        writer.close()
+    if errors == 0 and errors_path.exists() and errors_path.stat().st_size == 0:
+        errors_path.unlink()
+    return ScoreSummary(scored, errors, skipped, output_path, errors_path, time.perf_counter() - started)
+
+
+def _error_ids(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    with open(path, encoding="utf-8") as handle:
+        return {json.loads(line)["id"] for line in handle if line.endswith("\n")}
