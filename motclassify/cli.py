@@ -1,0 +1,236 @@
+"""The ``motclassify`` command: score, report, evaluate, train, info."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+from . import __version__
+
+EXAMPLES = {
+    "main": """\
+examples:
+  motclassify score examples/support_export.jsonl -o out/scored.jsonl
+  motclassify report out/scored.jsonl -o out/report --time-col created_at
+  motclassify evaluate training/data/splits/test.jsonl --json
+  motclassify train my_labelled.jsonl --output my_model --epochs 4
+  motclassify info""",
+    "score": """\
+examples:
+  motclassify score export.jsonl -o scored.jsonl
+  motclassify score tickets.csv -o scored.parquet --text-col body --id-col ticket_id --keep-cols created_at
+  motclassify score messages.csv -o scored.csv --conversation-col conversation_id --speaker-col author \\
+      --text-col message --order-col sent_at
+  motclassify score big.parquet -o scored.parquet --resume --quantize int8 --threads 2""",
+    "report": """\
+examples:
+  motclassify report scored.jsonl -o report/
+  motclassify report scored.parquet -o report/ --time-col created_at""",
+    "evaluate": """\
+examples:
+  motclassify evaluate labelled.jsonl
+  motclassify evaluate labelled.csv --model my_model --json""",
+    "train": """\
+examples:
+  motclassify train labelled.jsonl --output my_model
+  motclassify train train.jsonl --eval dev.jsonl --output my_model --epochs 8 --max-length 256
+  motclassify train more.jsonl --base-model my_model --output my_model_v2   # continue fine-tuning""",
+    "info": """\
+example:
+  motclassify info --model my_model""",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="motclassify", formatter_class=formatter, epilog=EXAMPLES["main"],
+        description="Tag customer-support transcripts with their moment of truth (touchpoint, journey stage) and "
+                    "how it turned out for the customer (magical, average or miserable).")
+    parser.add_argument("--version", action="version", version=f"motclassify {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES[name], formatter_class=formatter)
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
+        return sub
+
+    def model_options(sub: argparse.ArgumentParser) -> None:
+        group = sub.add_argument_group("model and engine")
+        group.add_argument("--model", help="model folder (default: the model shipped with motclassify)")
+        group.add_argument("--base-model", dest="base_encoder", help="local base encoder folder replacing the packaged one")
+        group.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+        group.add_argument("--batch-tokens", type=int, default=16384, help="padded tokens per encoder batch (default 16384)")
+        group.add_argument("--quantize", choices=["int8"], help="int8 dynamic quantization (CPU only)")
+        group.add_argument("--threads", type=int, help="torch CPU threads (default: available cores)")
+
+    score = command("score", "Score every transcript of an export (JSONL, CSV or Parquet).")
+    score.add_argument("input", help="input file: .jsonl, .csv or .parquet")
+    score.add_argument("-o", "--output", required=True, help="output file: .jsonl, .csv or .parquet")
+    score.add_argument("--format", dest="input_format", choices=["jsonl", "csv", "parquet"], help="input format (default: from extension)")
+    score.add_argument("--output-format", choices=["jsonl", "csv", "parquet"], help="output format (default: from extension)")
+    score.add_argument("--errors", help="errors file (default: OUTPUT_STEM.errors.jsonl beside the output)")
+    layout = score.add_argument_group("input layout")
+    layout.add_argument("--text-col", default="text", help="column with the transcript text, or the message text (default: text)")
+    layout.add_argument("--id-col", default="id", help="column with the transcript id (default: id; row number if absent)")
+    layout.add_argument("--conversation-col", help="one row per message: column naming the conversation")
+    layout.add_argument("--speaker-col", default="speaker", help="one row per message: speaker column (default: speaker)")
+    layout.add_argument("--order-col", help="one row per message: column to order messages by (default: file order)")
+    layout.add_argument("--keep-cols", default="", help="comma-separated input columns to carry into the output")
+    score.add_argument("--resume", action="store_true", help="skip ids already in the output or errors file")
+    score.add_argument("--chunk-size", type=int, default=512, help="transcripts read, scored and written at a time")
+    score.add_argument("--quiet", action="store_true", help="no progress bar")
+    model_options(score)
+
+    report = command("report", "Write the moments-of-truth report (tables, charts, report.html) from a scored file.")
+    report.add_argument("scored", help="output of `motclassify score`")
+    report.add_argument("-o", "--output", required=True, help="report folder")
+    report.add_argument("--time-col", help="timestamp column for the weekly chart (carry it with score --keep-cols)")
+    report.add_argument("--examples", type=int, default=5, help="example ids listed per weak moment (default 5)")
+
+    evaluate = command("evaluate", "Score labelled data and print per-class precision/recall/F1 and macro-F1.")
+    evaluate.add_argument("data", help="labelled JSONL or CSV (turns or text, moment, sentiment)")
+    evaluate.add_argument("--json", action="store_true", help="print the full report as JSON")
+    model_options(evaluate)
+
+    train = command("train", "Fine-tune a model on labelled transcripts.")
+    train.add_argument("data", help="labelled JSONL or CSV (turns or text, moment and/or sentiment)")
+    train.add_argument("--output", required=True, help="model folder to write")
+    train.add_argument("--eval", help="validation data (default: a stratified split of DATA)")
+    train.add_argument("--base-model", help="encoder folder, or a motclassify model folder to continue from")
+    train.add_argument("--moments", help="comma-separated moment labels (default: from the data)")
+    train.add_argument("--sentiments", help="comma-separated sentiment labels (default: from the data)")
+    train.add_argument("--epochs", type=int, default=6)
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--learning-rate", type=float, default=6e-4)
+    train.add_argument("--max-length", type=int, default=256, help="tokens a window (default 256)")
+    train.add_argument("--seed", type=int, default=13)
+    train.add_argument("--threads", type=int)
+    train.add_argument("--name", default="motclassify-model", help="model name recorded in its config")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    info = command("info", "Print versions, label sets, base-encoder check, device and threads (for bug reports).")
+    info.add_argument("--model", help="model folder (default: the shipped model)")
+    return parser
+
+
+def _classifier(args: argparse.Namespace):
+    from .classifier import MomentClassifier
+
+    return MomentClassifier.load(args.model, device=args.device, batch_tokens=args.batch_tokens,
+                                 quantize=args.quantize, threads=args.threads, base_model=args.base_encoder)
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from .io import Layout
+    from .scoring import score_file
+
+    layout = Layout(text_col=args.text_col, id_col=args.id_col, conversation_col=args.conversation_col,
+                    speaker_col=args.speaker_col, order_col=args.order_col,
+                    keep_cols=tuple(c.strip() for c in args.keep_cols.split(",") if c.strip()))
+    summary = score_file(_classifier(args), args.input, args.output, input_format=args.input_format,
+                         output_format=args.output_format, layout=layout, errors_path=args.errors, resume=args.resume,
+                         chunk_size=args.chunk_size, progress=False if args.quiet else None)
+    print(summary.line())
+    return 0 if summary.scored or summary.skipped else 1
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    page = build_report(args.scored, args.output, time_col=args.time_col, examples=args.examples)
+    print(f"report written to {page.parent} (open {page})")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate
+
+    classifier = _classifier(args)
+    report = evaluate(classifier, args.data)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for head in ("moment", "sentiment"):
+        if head not in report:
+            continue
+        result = report[head]
+        print(f"\n{head}: macro-F1 {result['macro_f1']:.3f}  accuracy {result['accuracy']:.3f}  n={result['support']}")
+        print(f"  {'label':<16}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
+        for label, s in result["per_class"].items():
+            print(f"  {label:<16}{s['precision']:>10.3f}{s['recall']:>10.3f}{s['f1-score']:>10.3f}{int(s['support']):>10}")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .training import train
+
+    split = lambda value: [v.strip() for v in value.split(",") if v.strip()] if value else None  # noqa: E731
+    if not args.quiet:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    classifier = train(args.data, args.eval, base_model=args.base_model, moments=split(args.moments),
+                       sentiments=split(args.sentiments), output_dir=args.output, epochs=args.epochs,
+                       batch_size=args.batch_size, learning_rate=args.learning_rate, max_length=args.max_length,
+                       seed=args.seed, threads=args.threads, name=args.name, progress=not args.quiet)
+    metrics = json.loads((Path(args.output) / "metrics.json").read_text())
+    print(f"model written to {args.output}: validation macro-F1 moment {metrics['moment']['macro_f1']:.3f}, "
+          f"sentiment {metrics['sentiment']['macro_f1']:.3f}; load it with MomentClassifier.load({args.output!r})")
+    return 0 if classifier else 1
+
+
+def run_info(args: argparse.Namespace) -> int:
+    import platform
+
+    import torch
+
+    from .classifier import DEFAULT_MODEL_PATH
+    from .engine import default_threads
+    from .model import BaseEncoderMismatch, ModelFormatError, read_config, resolve_base_encoder
+
+    folder = Path(args.model) if args.model else DEFAULT_MODEL_PATH
+    lines = [f"motclassify {__version__}", f"python {platform.python_version()} on {platform.platform()}",
+             f"torch {torch.__version__}; CUDA available: {torch.cuda.is_available()}; "
+             f"device (auto): {'cuda' if torch.cuda.is_available() else 'cpu'}; threads: {default_threads()}",
+             f"model folder: {folder.resolve()}"]
+    config = read_config(folder)
+    lines += [f"model: {config.name} version {config.version} (format {config.format_version}, "
+              f"made with motclassify {config.motclassify_version or '?'}){'' if config.trained else '  UNTRAINED PLACEHOLDER'}",
+              f"moments: {', '.join(m + (f' ({config.labels.stage(m)})' if config.labels.stage(m) else '') for m in config.labels.moments)}",
+              f"sentiments: {', '.join(config.labels.sentiments)}",
+              f"max length: {config.max_length} tokens a window, overlap {config.window_overlap_tokens}"]
+    try:
+        path, sha = resolve_base_encoder(config.base_model)
+        lines.append(f"base encoder: {path} sha256 {sha[:16]}... OK")
+    except (BaseEncoderMismatch, ModelFormatError) as error:
+        lines.append(f"base encoder: CHECK FAILED: {error}")
+    print("\n".join(lines))
+    return 0
+
+
+RUNNERS = {"score": run_score, "report": run_report, "evaluate": run_evaluate, "train": run_train, "info": run_info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("default" if args.debug else "ignore", category=DeprecationWarning)
+    try:
+        return RUNNERS[args.command](args)
+    except KeyboardInterrupt:
+        print("motclassify: interrupted; rerun with --resume to continue", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, RuntimeError) as error:  # our errors are ValueErrors with one clear line
+        if args.debug:
+            raise
+        message = textwrap.shorten(str(error).splitlines()[0] if str(error) else type(error).__name__, 400)
+        print(f"motclassify: error: {message} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
