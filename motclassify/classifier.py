@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import warnings
 from pathlib import Path
@@ -16,8 +15,6 @@ from .labels import LabelSpace
 from .model import CONFIG_FILE, ModelConfig, ModelFormatError, load_model_folder, save_model_folder
 from .prediction import Prediction, Segment, Trajectory
 from .transcript import Transcript, TranscriptLike
-
-logger = logging.getLogger("motclassify")
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "default"
 SEGMENT_MIN_TURNS = 4  # transcripts shorter than this hold one segment
@@ -79,8 +76,7 @@ class MomentClassifier:
         if not self.config.trained:
             message = (f"the model at {self.model_path} is an UNTRAINED PLACEHOLDER: its predictions are "
                        "meaningless. Train one with `motclassify train` or load a trained model folder.")
-            warnings.warn(message, UserWarning, stacklevel=2)
-            logger.warning(message)
+            warnings.warn(message, UserWarning, stacklevel=3)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, **kwargs: Any) -> "MomentClassifier":
@@ -129,7 +125,7 @@ class MomentClassifier:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write this model as a folder that :meth:`load` reads back."""
-        return save_model_folder(self.config, self._stored_state, path, self.tokenizer_path)
+        return save_model_folder(self.config, self._stored_state, path)
 
     def fit(self, train_data: Any, eval_data: Any = None, **training_args: Any) -> "MomentClassifier":
         """Continue fine-tuning this model on labelled data (see :func:`motclassify.train`); returns self."""

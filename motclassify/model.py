@@ -7,7 +7,6 @@ import json
 import logging
 import math
 import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,8 +255,11 @@ def stored_state(model: MomentModel) -> dict[str, torch.Tensor]:
 
 
 def save_model_folder(config: ModelConfig, state: dict[str, torch.Tensor], folder: str | os.PathLike,
-                      tokenizer_source: Path, extra_files: dict[str, str] | None = None) -> Path:
-    """Write config.json, the stored weights (see :func:`stored_state`), tokenizer.json and any extra text files."""
+                      extra_files: dict[str, str] | None = None) -> Path:
+    """Write config.json, the stored weights (see :func:`stored_state`) and any extra text files.
+
+    The base encoder's weights and tokenizer are not copied: the config names them and their hash.
+    """
     from . import __version__
 
     folder = Path(folder)
@@ -265,8 +267,6 @@ def save_model_folder(config: ModelConfig, state: dict[str, torch.Tensor], folde
     config.motclassify_version = __version__
     save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt", "motclassify_format": str(FORMAT_VERSION)})
     (folder / CONFIG_FILE).write_text(json.dumps(config.to_json(), indent=2) + "\n")
-    if tokenizer_source.resolve() != (folder / TOKENIZER_FILE).resolve():
-        shutil.copyfile(tokenizer_source, folder / TOKENIZER_FILE)
     for name, text in (extra_files or {}).items():
         (folder / name).write_text(text)
     return folder
@@ -293,7 +293,7 @@ def load_model_folder(folder: str | os.PathLike, base_override: str | os.PathLik
                       merge: bool = True) -> tuple[MomentModel, Path, dict[str, torch.Tensor]]:
     """Rebuild a model from its folder on the hash-checked base encoder.
 
-    Returns the model (LoRA merged unless ``merge=False``), its tokenizer file and the stored tensors.
+    Returns the model (LoRA merged unless ``merge=False``), the base encoder's tokenizer file and the stored tensors.
     """
     folder = Path(folder)
     config = read_config(folder)
@@ -312,8 +312,7 @@ def load_model_folder(folder: str | os.PathLike, base_override: str | os.PathLik
     if merge:
         model.merge_lora()
     model.eval()
-    tokenizer = folder / TOKENIZER_FILE
-    return model, tokenizer if tokenizer.is_file() else base_path / TOKENIZER_FILE, state
+    return model, base_path / TOKENIZER_FILE, state
 
 
 logging.getLogger("transformers").setLevel(logging.ERROR)

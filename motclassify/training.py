@@ -91,8 +91,7 @@ def train(train_data: Any, eval_data: Any = None, *, base_model: str | os.PathLi
                      lora_alpha=args.lora_alpha, name=args.name, version=args.version, trained=True)
     model, base_path = build_model(config, start.encoder_override)
     start.load_into(model)
-    tokenizer_path = start.tokenizer or base_path / TOKENIZER_FILE
-    encoder = Encoder(load_tokenizer(tokenizer_path), config.max_length, config.window_overlap_tokens)
+    encoder = Encoder(load_tokenizer(base_path / TOKENIZER_FILE), config.max_length, config.window_overlap_tokens)
 
     trainer = _Trainer(model, encoder, args, train_examples, validation)
     history = trainer.fit()
@@ -104,7 +103,7 @@ def train(train_data: Any, eval_data: Any = None, *, base_model: str | os.PathLi
     metrics = _validation_metrics(logits, gold, labels, config.temperatures)
     metrics.update(history=history, train_examples=len(train_examples), validation_examples=len(validation),
                    training_arguments=asdict(args))
-    save_model_folder(config, stored_state(model), folder, tokenizer_path,
+    save_model_folder(config, stored_state(model), folder,
                       extra_files={"metrics.json": json.dumps(metrics, indent=2) + "\n",
                                    "README.md": model_card(config, metrics)})
     for head in HEADS:
@@ -120,7 +119,6 @@ class _StartingPoint:
     encoder_override: str | None = None
     labels: LabelSpace | None = None
     state: dict[str, torch.Tensor] | None = None
-    tokenizer: Path | None = None
 
     @classmethod
     def resolve(cls, base_model: str | os.PathLike | None) -> "_StartingPoint":
@@ -131,9 +129,9 @@ class _StartingPoint:
             raise DataError(f"base model {path}: not a model folder (no {CONFIG_FILE})")
         if "moments" not in json.loads((path / CONFIG_FILE).read_text()):
             return cls(ModelConfig(), encoder_override=str(path))
-        _, tokenizer, state = load_model_folder(path, merge=False)
+        _, _, state = load_model_folder(path, merge=False)
         config = read_config(path)
-        return cls(config, labels=config.labels, state=state, tokenizer=tokenizer)
+        return cls(config, labels=config.labels, state=state)
 
     def load_into(self, model: MomentModel) -> None:
         """Copy the starting model's weights; heads only where the label sets are unchanged."""
