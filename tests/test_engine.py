@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import torch
+
+from motclassify import Transcript
+from motclassify.engine import Encoder, Engine, autocast_dtype, load_tokenizer, resolve_device
+
+from conftest import long_transcript
+
+
+def test_tokenizer_has_no_fixed_128_truncation(small_classifier):
+    tokenizer = load_tokenizer(small_classifier.tokenizer_path)
+    assert len(tokenizer.encode("word " * 400).ids) > 400
+
+
+def test_batches_are_length_sorted_and_within_the_token_budget(small_classifier):
+    engine = small_classifier.engine
+    transcripts = [Transcript.parse("Customer: " + "hello " * n) for n in (50, 1, 30, 5, 60, 2, 45, 12)]
+    windows = [w for ws in engine.encoder.windows(transcripts) for w in ws]
+    budget_engine = Engine.__new__(Engine)
+    budget_engine.batch_tokens = 128
+    batches = budget_engine.batches(windows)
+    assert sorted(i for b in batches for i in b) == list(range(len(windows)))
+    lengths = [len(windows[i].input_ids) for b in batches for i in b]
+    assert lengths == sorted(lengths)
+    assert all(len(b) * max(len(windows[i].input_ids) for i in b) <= 128 for b in batches)
+
+
+def test_windows_cut_on_turn_starts_and_cover_every_token(small_classifier):
+    encoder = small_classifier.engine.encoder
+    transcript = Transcript.parse(long_transcript(12, "so?"))
+    windows = encoder.windows([transcript])[0]
+    assert len(windows) > 3
+    assert all(len(w.input_ids) <= encoder.max_length for w in windows)
+    seen_turns = set()
+    for w in windows:
+        inner = w.turn_ids[1:-1]
+        seen_turns.update(inner)
+        assert w.input_ids[0] == encoder.cls_id and w.input_ids[-1] == encoder.sep_id
+    assert seen_turns == set(range(len(transcript.turns)))
+    # with short turns, a turn start always lies in the overlap: each later window starts on a role marker
+    short = encoder.windows([Transcript.parse([{"speaker": "customer", "text": f"short turn {n}"} for n in range(60)])])[0]
+    assert len(short) > 2
+    role_tokens = {tuple(v) for v in encoder.role_ids.values()}
+    for w in short[1:]:
+        assert any(tuple(w.input_ids[1:1 + len(r)]) == r for r in role_tokens)
+
+
+def test_long_transcript_end_still_changes_the_output(small_classifier):
+    happy = long_transcript(14, "That is wonderful, thank you so much, problem solved!")
+    angry = long_transcript(14, "This is useless. I am cancelling and reporting you.")
+    assert len(small_classifier.engine.encoder.windows([Transcript.parse(happy)])[0]) >= 3
+    a, b = small_classifier.predict([happy, angry])
+    assert max(abs(a.sentiment_scores[k] - b.sentiment_scores[k]) for k in a.sentiment_scores) > 1e-3
+
+
+def test_results_come_back_in_input_order_and_batch_equals_one_by_one(small_classifier):
+    texts = [long_transcript(n % 7, f"message {n} " * (n % 5 + 1)) for n in range(25)]
+    batch = small_classifier.predict(texts)
+    single = [small_classifier.predict_one(t) for t in texts]
+    for b, s in zip(batch, single):
+        assert b.moment == s.moment and b.sentiment == s.sentiment
+        np.testing.assert_allclose(list(b.moment_scores.values()), list(s.moment_scores.values()), atol=1e-4)
+        np.testing.assert_allclose(list(b.sentiment_scores.values()), list(s.sentiment_scores.values()), atol=1e-4)
+
+
+def test_device_resolution():
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU is available"):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match="not supported"):
+        resolve_device("mps")
+
+
+def test_autocast_policy_for_cuda_and_cpu():
+    assert autocast_dtype(torch.device("cpu")) is None
+    assert autocast_dtype(torch.device("cuda"), bf16_supported=True) is torch.bfloat16
+    assert autocast_dtype(torch.device("cuda"), bf16_supported=False) is torch.float16
+
+
+def test_int8_on_cpu_quantizes_the_encoder_and_stays_close(small_model_dir, small_classifier):
+    from motclassify import MomentClassifier
+
+    quantized = MomentClassifier.load(small_model_dir, device="cpu", quantize="int8")
+    modules = [type(m).__module__ for m in quantized.engine.model.encoder.modules()]
+    assert sum("quantized.dynamic" in name for name in modules) == 6 * 6  # every linear of the 6 layers
+    texts = [long_transcript(n % 4, f"case {n}: my parcel is late " * (1 + n % 3)) for n in range(20)]
+    full, small = small_classifier.predict_proba(texts), quantized.predict_proba(texts)
+    assert 0 < np.abs(full.moment - small.moment).max() < 0.05  # label agreement on the trained model: benchmarks/
+
+
+def test_bad_engine_options(small_model_dir):
+    from motclassify import MomentClassifier
+
+    with pytest.raises(ValueError, match="quantize"):
+        MomentClassifier.load(small_model_dir, quantize="int4")
+    with pytest.raises(ValueError, match="batch_tokens"):
+        MomentClassifier.load(small_model_dir, batch_tokens=10)
