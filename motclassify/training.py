@@ -96,7 +96,8 @@ def train(train_data: Any, eval_data: Any = None, *, base_model: str | os.PathLi
     trainer = _Trainer(model, encoder, args, train_examples, validation)
     history = trainer.fit()
     logits, gold = trainer.validation_logits()
-    config.temperatures = {head: fit_temperature(logits[head], gold[head]) for head in HEADS}
+    config.temperatures = {head: fit_temperature(logits[head][gold[head] != -100], gold[head][gold[head] != -100])
+                           for head in HEADS}
     config.train_priors = {head: _priors(train_examples, head, getattr(labels, f"{head}s")) for head in HEADS}
 
     folder = Path(output_dir) if output_dir is not None else Path(tempfile.mkdtemp(prefix="motclassify-"))
