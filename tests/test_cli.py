@@ -1,0 +1,213 @@
+import csv
+import json
+import random
+import subprocess
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from motclassify.cli import build_parser
+from motclassify.io import read_table
+
+from conftest import CLI, ROOT
+
+CONVERSATIONS = {
+    "c1": [("customer", "I was charged twice for my March invoice"), ("agent", "Refunded both, sorry"), ("customer", "thanks!")],
+    "c2": [("customer", "my parcel is lost"), ("agent", "we'll look into it"), ("customer", "it's been 3 weeks"),
+           ("agent", "please wait more")],
+    "c3": [("customer", "can't log in to the app"), ("agent", "reset link sent")],
+    "c4": [("customer", "how do I cancel my plan?")],
+    "c5": [("customer", "     ")],
+}
+
+
+def run(*args, check=True):
+    result = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=ROOT)
+    if check and result.returncode != 0:
+        raise AssertionError(result.stderr)
+    return result
+
+
+def message_rows():
+    rows = [{"conversation_id": cid, "author": speaker, "message": text, "seq": position, "created_at": f"2026-11-0{position + 1}"}
+            for cid, turns in CONVERSATIONS.items() for position, (speaker, text) in enumerate(turns)]
+    random.Random(3).shuffle(rows)
+    return rows
+
+
+def transcript_rows():
+    return [{"ticket": cid, "body": "\n".join(f"{s}: {t}" for s, t in turns), "created_at": f"2026-11-{i + 1:02d}"}
+            for i, (cid, turns) in enumerate(CONVERSATIONS.items())]
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("output", ["out.jsonl", "out.csv", "out.parquet"])
+def test_score_jsonl_into_each_output_format(tiny_trained_dir, tmp_path, output):
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": cid, "turns": [{"speaker": s, "text": t} for s, t in turns], "team": "x"}) + "\n"
+                              for cid, turns in CONVERSATIONS.items()))
+    result = run("score", source, "-o", tmp_path / output, "--model", tiny_trained_dir, "--keep-cols", "team", "--quiet")
+    rows = read_table(tmp_path / output)
+    assert [r["id"] for r in rows] == ["c1", "c2", "c3", "c4"]
+    assert all(r["moment"] in {"money", "parcel", "signin"} and r["team"] == "x" and r["model_version"] == "1" for r in rows)
+    errors = [json.loads(line) for line in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
+    assert errors == [{"id": "c5", "where": "line 5", "reason": "empty transcript (no turn with text)"}]
+    assert "scored 4 transcripts" in result.stdout and "1 errors" in result.stdout
+
+
+def test_score_csv_one_row_per_transcript(tiny_trained_dir, tmp_path):
+    source = write_csv(tmp_path / "tickets.csv", transcript_rows())
+    run("score", source, "-o", tmp_path / "s.csv", "--model", tiny_trained_dir, "--text-col", "body", "--id-col", "ticket")
+    rows = read_table(tmp_path / "s.csv")
+    assert [r["id"] for r in rows] == ["c1", "c2", "c3", "c4"]
+    assert {f"p_moment_{m}" for m in ("money", "parcel", "signin")} <= set(rows[0])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_score_message_per_row_with_shuffled_rows(tiny_trained_dir, tmp_path, fmt):
+    rows = message_rows()
+    source = tmp_path / f"messages.{fmt}"
+    write_csv(source, rows) if fmt == "csv" else pq.write_table(pa.Table.from_pylist(rows), source)
+    run("score", source, "-o", tmp_path / "s.jsonl", "--model", tiny_trained_dir, "--conversation-col", "conversation_id",
+        "--speaker-col", "author", "--text-col", "message", "--order-col", "seq")
+    scored = {r["id"]: r for r in read_table(tmp_path / "s.jsonl")}
+    assert set(scored) == {"c1", "c2", "c3", "c4"}
+    assert scored["c2"]["segments"][-1]["turns"][1] == 3  # all four messages, in order, in one conversation
+    errors = (tmp_path / "s.errors.jsonl").read_text()
+    assert "c5" in errors and "empty conversation" in errors
+
+
+def test_grouped_turns_follow_the_order_column(tmp_path):
+    from motclassify.io import Layout, read_transcripts
+
+    source = write_csv(tmp_path / "messages.csv", message_rows())
+    records = {r.id: r for r in read_transcripts(source, layout=Layout(text_col="message", conversation_col="conversation_id",
+                                                                          speaker_col="author", order_col="seq"))}
+    assert [t["text"] for t in records["c2"].record["turns"]] == [t for _, t in CONVERSATIONS["c2"]]
+
+
+def test_malformed_lines_lose_nothing(tiny_trained_dir, tmp_path):
+    source = tmp_path / "messy.jsonl"
+    source.write_bytes(b'{"id": "a", "text": "Customer: refund please"}\n'
+                       b'{"id": "b", "text": \n'
+                       b'[1, 2]\n'
+                       b'{"id": "d", "text": "caf\xe9 bad bytes"}\n'
+                       b'\n'
+                       b'{"id": "e"}\n'
+                       b'{"text": "Customer: no id here"}\n'
+                       b'{"id": "g", "turns": [{"speaker": "customer"}]}\n')
+    result = run("score", source, "-o", tmp_path / "out.jsonl", "--model", tiny_trained_dir)
+    scored = [r["id"] for r in read_table(tmp_path / "out.jsonl")]
+    errors = {e["id"]: e for e in map(json.loads, (tmp_path / "out.errors.jsonl").read_text().splitlines())}
+    assert scored == ["a", "line-7"]
+    assert set(errors) == {"line-2", "line-3", "line-4", "e", "g"}
+    assert "not valid JSON" in errors["line-2"]["reason"] and "not UTF-8" in errors["line-4"]["reason"]
+    assert "turn 0 has no text" in errors["g"]["reason"]
+    assert "scored 2 transcripts" in result.stdout and "5 errors" in result.stdout
+
+
+def test_nothing_scorable_exits_non_zero(tiny_trained_dir, tmp_path):
+    source = tmp_path / "bad.jsonl"
+    source.write_text("nope\n")
+    assert run("score", source, "-o", tmp_path / "o.jsonl", "--model", tiny_trained_dir, check=False).returncode == 1
+
+
+@pytest.mark.parametrize("output", ["out.jsonl", "out.parquet"])
+def test_resumed_run_equals_an_uninterrupted_one(tiny_trained_dir, tmp_path, output):
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": f"t{i}", "text": f"Customer: question {i} about my parcel\nAgent: answer {i}"}) + "\n"
+                              for i in range(40)) + "broken line\n")
+    full, partial = tmp_path / "full" / output, tmp_path / "partial" / output
+    run("score", source, "-o", full, "--model", tiny_trained_dir, "--chunk-size", "8")
+    run("score", source, "-o", partial, "--model", tiny_trained_dir, "--chunk-size", "8")
+    if output.endswith(".jsonl"):  # an interrupted run: 2 whole chunks and half a line written, no errors yet
+        lines = partial.read_text().splitlines(keepends=True)
+        partial.write_text("".join(lines[:16]) + lines[16][:30])
+    else:  # an interrupted Parquet run: two atomically written parts, never joined
+        import shutil
+
+        parts = partial.with_name(partial.name + ".parts")
+        parts.mkdir()
+        table = pq.read_table(partial)
+        pq.write_table(table.slice(0, 8), parts / "part-000000.parquet")
+        pq.write_table(table.slice(8, 8), parts / "part-000001.parquet")
+        partial.unlink()
+    (tmp_path / "partial" / "out.errors.jsonl").unlink()
+    result = run("score", source, "-o", partial, "--model", tiny_trained_dir, "--chunk-size", "8", "--resume")
+    assert "16 already done" in result.stdout
+    a, b = read_table(full), read_table(partial)
+    assert [r["id"] for r in a] == [r["id"] for r in b] and len(b) == 40
+    for x, y in zip(a, b):
+        assert (x["moment"], x["sentiment"]) == (y["moment"], y["sentiment"])
+        assert x["moment_score"] == pytest.approx(y["moment_score"], abs=1e-4)
+    assert len((tmp_path / "partial" / "out.errors.jsonl").read_text().splitlines()) == 1
+
+
+def test_report_numbers_match_a_hand_count(tmp_path):
+    rows = ([{"id": f"b{i}", "moment": "billing", "stage": "second", "sentiment": s, "sentiment_score": 0.9,
+              "created_at": f"2026-11-{2 + i % 14:02d}"} for i, s in enumerate(["miserable"] * 6 + ["average"] * 3 + ["magical"])]
+            + [{"id": f"d{i}", "moment": "discovery", "stage": "zero", "sentiment": s, "sentiment_score": 0.5 + i / 100,
+                "created_at": "2026-11-20T10:00:00Z"} for i, s in enumerate(["miserable"] + ["average"] * 4)])
+    scored = tmp_path / "scored.jsonl"
+    scored.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run("report", scored, "-o", tmp_path / "report", "--time-col", "created_at")
+    for name in ("report.html", "moments.csv", "summary.json", "heatmap.png", "miserable_share.png", "miserable_by_week.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 0
+    table = list(csv.DictReader(open(tmp_path / "report" / "moments.csv")))
+    assert [t["moment"] for t in table] == ["billing", "discovery"]  # weakest first
+    billing = table[0]
+    assert int(billing["count"]) == 10 and float(billing["share"]) == pytest.approx(10 / 15, abs=1e-4)
+    assert float(billing["miserable_share"]) == 0.6 and float(billing["magical_share"]) == 0.1
+    assert float(billing["miserable_ci_low"]) < 0.6 < float(billing["miserable_ci_high"])
+    assert billing["stage"] == "second"
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "data:image/png;base64," in html and "b0" in html and "http" not in html.replace("http-equiv", "")
+
+
+def test_evaluate_prints_scores_and_json(tiny_trained_dir):
+    text = run("evaluate", "tests/data/tiny_custom.jsonl", "--model", tiny_trained_dir).stdout
+    assert "macro-F1" in text and "signin" in text
+    report = json.loads(run("evaluate", "tests/data/tiny_custom.jsonl", "--model", tiny_trained_dir, "--json").stdout)
+    assert report["moment"]["support"] == 23 and 0 <= report["sentiment"]["macro_f1"] <= 1
+
+
+def test_info_reports_versions_labels_and_the_hash_check(tiny_trained_dir):
+    text = run("info", "--model", tiny_trained_dir).stdout
+    for expected in ("motclassify 0.1.0", "torch", "threads", "money, parcel, signin", "happy, unhappy", "OK"):
+        assert expected in text
+
+
+@pytest.mark.parametrize("args,message", [
+    (["score", "tests/data/tiny_custom.jsonl", "-o", "/tmp/x.jsonl", "--model", "/nonexistent"], "no motclassify model folder"),
+    (["score", "{csv}", "-o", "/tmp/x.jsonl", "--model", "{model}"], "has no column 'text'"),
+    (["score", "{csv}", "-o", "/tmp/x.jsonl", "--model", "{model}", "--device", "cuda"], "no CUDA GPU"),
+    (["score", "/nonexistent.jsonl", "-o", "/tmp/x.jsonl", "--model", "{model}"], "no such file"),
+])
+def test_newcomer_errors_are_one_clear_line(tiny_trained_dir, tmp_path, args, message):
+    import torch
+
+    if "cuda" in args and torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    bad_csv = write_csv(tmp_path / "wrong.csv", [{"ticket": "1", "body": "hello"}])
+    result = run(*[a.format(csv=bad_csv, model=tiny_trained_dir) for a in args], check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+    debug = run("--debug", *[a.format(csv=bad_csv, model=tiny_trained_dir) for a in args], check=False)
+    assert "Traceback" in debug.stderr
+
+
+def test_help_is_complete_with_examples():
+    parser = build_parser()
+    assert "examples:" in parser.format_help()
+    for name, sub in parser._subparsers._group_actions[0].choices.items():
+        text = sub.format_help()
+        assert "example" in text and f"motclassify {name}" in text
