@@ -183,9 +183,9 @@ class Engine:
                 sums, counts = sums.float().cpu().numpy(), counts.float().cpu().numpy()
                 for row, index in enumerate(batch):
                     target = stats[flat[index][0]]
-                    size = len(target.counts)
-                    target.sums += sums[row, :size]
-                    target.counts += counts[row, :size]
+                    size = min(len(target.counts), n_turns)  # a window may end before its transcript's last turn
+                    target.sums[:size] += sums[row, :size]
+                    target.counts[:size] += counts[row, :size]
         return stats
 
     def pad(self, windows: list[Window]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -98,3 +98,12 @@ def test_bad_engine_options(small_model_dir):
         MomentClassifier.load(small_model_dir, quantize="int4")
     with pytest.raises(ValueError, match="batch_tokens"):
         MomentClassifier.load(small_model_dir, batch_tokens=10)
+
+
+def test_a_batch_mixing_short_windows_and_long_transcripts(small_classifier):
+    """Windows of long transcripts that end before the transcript's last turn, batched with others."""
+    texts = [long_transcript(29, "fine"), "Customer: hi", long_transcript(3, "ok"), long_transcript(12, "bye")]
+    predictions = small_classifier.predict(texts)
+    assert [len(p.segments) > 0 for p in predictions] == [True] * 4
+    single = small_classifier.predict_one(texts[0])
+    assert single.moment_scores == pytest.approx(predictions[0].moment_scores, abs=1e-4)
