@@ -1,0 +1,101 @@
+"""Check the hand-written corpus and cut the fixed train/dev/test split.
+
+    python training/prepare.py            # writes training/data/splits/{train,dev,test}.jsonl and stats.json
+
+Every record of training/data/raw/*.jsonl is validated against the taxonomy (labels, turns, segments).
+The split is stratified by moment x sentiment with seed 2026: 70% train, 15% dev, 15% test. Dev is for
+early stopping and calibration; test is only ever used for the final figures.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import sys
+from pathlib import Path
+
+from sklearn.model_selection import train_test_split
+
+ROOT = Path(__file__).parent
+RAW, SPLITS = ROOT / "data" / "raw", ROOT / "data" / "splits"
+MOMENTS = ("discovery", "purchase", "onboarding", "access", "delivery", "product_issue", "billing", "cancellation", "feedback")
+SENTIMENTS = ("magical", "average", "miserable")
+CHANNELS = ("chat", "email", "phone", "social", "bot_handoff", "sms")
+SEED = 2026
+
+
+def problems(record: dict) -> list[str]:
+    found = []
+    if record.get("moment") not in MOMENTS:
+        found.append(f"moment {record.get('moment')!r}")
+    if record.get("sentiment") not in SENTIMENTS:
+        found.append(f"sentiment {record.get('sentiment')!r}")
+    turns = record.get("turns")
+    if not isinstance(turns, list) or not turns or not all(isinstance(t, dict) and str(t.get("text", "")).strip() for t in turns):
+        found.append("turns")
+        return found
+    for segment in record.get("segments") or []:
+        first, last = segment.get("turns", [None, None])
+        if not (isinstance(first, int) and isinstance(last, int) and 0 <= first <= last < len(turns)):
+            found.append(f"segment {segment.get('turns')}")
+        if segment.get("moment") not in MOMENTS or segment.get("sentiment") not in SENTIMENTS:
+            found.append(f"segment labels {segment.get('moment')}/{segment.get('sentiment')}")
+    return found
+
+
+def load_raw() -> list[dict]:
+    records, seen = [], set()
+    for path in sorted(RAW.glob("*.jsonl")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                print(f"skip {path.name}:{number}: not JSON", file=sys.stderr)
+                continue
+            issues = problems(record)
+            if issues or record.get("id") in seen:
+                print(f"skip {path.name}:{number} ({record.get('id')}): {', '.join(issues) or 'duplicate id'}", file=sys.stderr)
+                continue
+            seen.add(record["id"])
+            records.append(record)
+    return records
+
+
+def length_bucket(record: dict) -> str:
+    n = len(record["turns"])
+    return "1" if n == 1 else "2-5" if n <= 5 else "6-14" if n <= 14 else "15-29" if n <= 29 else "30+"
+
+
+def stats(records: list[dict]) -> dict:
+    count = collections.Counter
+    return {
+        "records": len(records),
+        "cells": {f"{m}|{s}": n for (m, s), n in sorted(count((r["moment"], r["sentiment"]) for r in records).items())},
+        "moments": dict(count(r["moment"] for r in records).most_common()),
+        "sentiments": dict(count(r["sentiment"] for r in records).most_common()),
+        "channels": dict(count(r.get("channel", "?") for r in records).most_common()),
+        "industries": dict(count(r.get("industry", "?") for r in records).most_common()),
+        "lengths_in_turns": dict(count(length_bucket(r) for r in records).most_common()),
+        "with_segments": sum(bool(r.get("segments")) for r in records),
+    }
+
+
+def main() -> None:
+    records = load_raw()
+    strata = [f"{r['moment']}|{r['sentiment']}" for r in records]
+    train, rest = train_test_split(records, test_size=0.30, random_state=SEED, stratify=strata)
+    dev, test = train_test_split(rest, test_size=0.50, random_state=SEED,
+                                 stratify=[f"{r['moment']}|{r['sentiment']}" for r in rest])
+    SPLITS.mkdir(parents=True, exist_ok=True)
+    for name, part in (("train", train), ("dev", dev), ("test", test)):
+        with open(SPLITS / f"{name}.jsonl", "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in sorted(part, key=lambda r: r["id"]))
+    summary = {"all": stats(records), "split_sizes": {"train": len(train), "dev": len(dev), "test": len(test)}, "seed": SEED}
+    (ROOT / "data" / "stats.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary["split_sizes"]), f"{len(records)} records")
+
+
+if __name__ == "__main__":
+    main()
