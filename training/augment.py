@@ -41,10 +41,12 @@ def asr(text: str, rng: random.Random) -> str:
         out.append(word)
         if rng.random() < 0.04:
             out.append(word)
-    return " ".join(out)
+    return " ".join(out) or text  # a turn of only emoji or punctuation stays as it was
 
 
 def typos(text: str, rng: random.Random) -> str:
+    if len(text) < 12:  # short turns ("ok", an emoji) would lose their meaning, or vanish
+        return text
     chars = list(text)
     for _ in range(max(1, len(chars) // 40)):
         i = rng.randrange(len(chars))

@@ -1,0 +1,139 @@
+"""Baselines against the default model, on the same fixed test split (CPU).
+
+    python benchmarks/baselines.py      # writes benchmarks/results/baselines.json and prints a table
+
+- TF-IDF + logistic regression: word 1-2-grams, one classifier per head, trained on the same training split.
+- VADER (sentiment only): compound score of the customer's turns, mapped to 3 classes with thresholds
+  chosen on the dev split (magical above the upper one, miserable below the lower one).
+- Zero-shot MiniLM: cosine similarity between the base encoder's mean-pooled embedding of the transcript
+  and of each label's description from the taxonomy; no training.
+- motclassify default model: scored by `motclassify.evaluation.evaluate` in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+
+ROOT = Path(__file__).parent.parent
+SPLITS = ROOT / "training" / "data" / "splits"
+MOMENT_DESCRIPTIONS = {
+    "discovery": "deciding whether to buy: questions about products, plans, prices, availability, compatibility before buying",
+    "purchase": "buying or booking: checkout, placing or changing an order or booking, payment failing at checkout, promo code",
+    "onboarding": "getting started: opening an account, sign-up, activation, installation, setup, first use",
+    "access": "proving who they are: login, password reset, two-factor codes, locked, hacked or suspended account",
+    "delivery": "getting what was promised when promised: shipping, tracking, late, lost, wrong or damaged item, appointment, flight disruption",
+    "product_issue": "the product or service failing in use: defect, bug, crash, error, outage, slowness, lost progress, how-to help",
+    "billing": "money after the sale: charges, double charge, invoice, fees, refunds, renewals, payment methods, disputes",
+    "cancellation": "leaving: cancelling an order, subscription or account, switching provider, retention offers, downgrades",
+    "feedback": "telling the company what they think: compliments, praise, venting, reviews, suggestions, survey replies",
+}
+SENTIMENT_DESCRIPTIONS = {
+    "magical": "the customer is delighted: expectations exceeded, a surprisingly fast or generous fix, warm praise",
+    "average": "handled as expected: a routine answer or next step, neutral, polite thanks, nothing memorable",
+    "miserable": "the customer is let down: frustrated or angry, unresolved, bounced around, threatening to leave",
+}
+
+
+def load(name: str) -> list[dict]:
+    return [json.loads(line) for line in (SPLITS / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def text_of(record: dict) -> str:
+    return "\n".join(f"{t['speaker']}: {t['text']}" for t in record["turns"])
+
+
+def scores(gold: list[str], predicted: list[str], labels: list[str]) -> dict[str, float]:
+    return {"macro_f1": round(float(f1_score(gold, predicted, labels=labels, average="macro", zero_division=0)), 4),
+            "accuracy": round(float(accuracy_score(gold, predicted)), 4)}
+
+
+def tfidf_baseline(train: list[dict], test: list[dict], head: str, labels: list[str]) -> dict[str, float]:
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    features = vectorizer.fit_transform([text_of(r) for r in train])
+    model = LogisticRegression(max_iter=2000, C=10.0, class_weight="balanced").fit(features, [r[head] for r in train])
+    return scores([r[head] for r in test], list(model.predict(vectorizer.transform([text_of(r) for r in test]))), labels)
+
+
+def vader_baseline(dev: list[dict], test: list[dict], labels: list[str]) -> dict[str, float]:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+
+    def compound(record: dict) -> float:
+        customer = [t["text"] for t in record["turns"] if t["speaker"] == "customer"] or [t["text"] for t in record["turns"]]
+        return analyzer.polarity_scores(" ".join(customer))["compound"]
+
+    def classify(values: np.ndarray, low: float, high: float) -> list[str]:
+        return ["magical" if v > high else "miserable" if v < low else "average" for v in values]
+
+    dev_values, test_values = np.array([compound(r) for r in dev]), np.array([compound(r) for r in test])
+    grid = np.linspace(-0.9, 0.9, 37)
+    low, high = max(((lo, hi) for lo in grid for hi in grid if lo < hi),
+                    key=lambda t: f1_score([r["sentiment"] for r in dev], classify(dev_values, *t), labels=labels,
+                                           average="macro", zero_division=0))
+    result = scores([r["sentiment"] for r in test], classify(test_values, low, high), labels)
+    return {**result, "thresholds": [round(float(low), 2), round(float(high), 2)]}
+
+
+def zero_shot_baseline(test: list[dict]) -> dict[str, dict[str, float]]:
+    from sentence_transformers import SentenceTransformer
+
+    from motclassify.model import packaged_base_path
+
+    encoder = SentenceTransformer(str(packaged_base_path()), device="cpu")
+    encoder.max_seq_length = 256
+    texts = encoder.encode([text_of(r) for r in test], normalize_embeddings=True, batch_size=32)
+    result = {}
+    for head, descriptions in (("moment", MOMENT_DESCRIPTIONS), ("sentiment", SENTIMENT_DESCRIPTIONS)):
+        labels = list(descriptions)
+        label_vectors = encoder.encode([descriptions[label] for label in labels], normalize_embeddings=True)
+        predicted = [labels[i] for i in (texts @ label_vectors.T).argmax(axis=1)]
+        result[head] = scores([r[head] for r in test], predicted, labels)
+    return result
+
+
+def main() -> None:
+    import motclassify
+    from motclassify.evaluation import evaluate
+
+    train, dev, test = load("train"), load("dev"), load("test")
+    moments, sentiments = list(MOMENT_DESCRIPTIONS), list(SENTIMENT_DESCRIPTIONS)
+    zero_shot = zero_shot_baseline(test)
+    report = evaluate(motclassify.MomentClassifier.load(), SPLITS / "test.jsonl")
+    results = {
+        "split": {"train": len(train), "dev": len(dev), "test": len(test)},
+        "moment": {
+            "motclassify default": {k: round(report["moment"][k], 4) for k in ("macro_f1", "accuracy")},
+            "tfidf + logistic regression": tfidf_baseline(train, test, "moment", moments),
+            "zero-shot MiniLM similarity": zero_shot["moment"],
+            "majority class": scores([r["moment"] for r in test], [max(moments, key=[r["moment"] for r in train].count)] * len(test), moments),
+        },
+        "sentiment": {
+            "motclassify default": {k: round(report["sentiment"][k], 4) for k in ("macro_f1", "accuracy")},
+            "tfidf + logistic regression": tfidf_baseline(train, test, "sentiment", sentiments),
+            "VADER (thresholds tuned on dev)": vader_baseline(dev, test, sentiments),
+            "zero-shot MiniLM similarity": zero_shot["sentiment"],
+            "majority class": scores([r["sentiment"] for r in test], [max(sentiments, key=[r["sentiment"] for r in train].count)] * len(test), sentiments),
+        },
+        "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version(), "device": "cpu"},
+        "command": "python benchmarks/baselines.py",
+    }
+    out = Path(__file__).parent / "results" / "baselines.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    for head in ("moment", "sentiment"):
+        print(f"\n{head} (test split, n={len(test)})")
+        for name, values in results[head].items():
+            print(f"  {name:<34} macro-F1 {values['macro_f1']:.3f}  accuracy {values['accuracy']:.3f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
