@@ -57,26 +57,29 @@ class MomentClassifier:
                  batch_tokens: int = 16384, quantize: str | None = None, threads: int | None = None,
                  priors: Mapping[str, Mapping[str, float]] | None = None,
                  base_model: str | os.PathLike | None = None, chunk_size: int = 256):
-        self.model_path = Path(model_path) if model_path is not None else DEFAULT_MODEL_PATH
-        if not (self.model_path / CONFIG_FILE).is_file():
-            raise ModelFormatError(f"no motclassify model folder at {self.model_path} (it needs {CONFIG_FILE})")
         self.device = device
         self.batch_tokens = batch_tokens
         self.quantize = quantize
         self.threads = threads
         self.base_model = base_model
         self.chunk_size = chunk_size
-        model, tokenizer_path, self._stored_state = load_model_folder(self.model_path, base_model)
+        self.priors = dict(priors or {})
+        self._load_folder(Path(model_path) if model_path is not None else DEFAULT_MODEL_PATH)
+
+    def _load_folder(self, folder: Path) -> None:
+        if not (folder / CONFIG_FILE).is_file():
+            raise ModelFormatError(f"no motclassify model folder at {folder} (it needs {CONFIG_FILE})")
+        model, tokenizer_path, self._stored_state = load_model_folder(folder, self.base_model)
+        self.model_path = folder
         self.config: ModelConfig = model.config
         self.tokenizer_path = tokenizer_path
-        self.engine = Engine(model, tokenizer_path, device=device, batch_tokens=batch_tokens,
-                             quantize=quantize, threads=threads)
-        self.priors = dict(priors or {})
+        self.engine = Engine(model, tokenizer_path, device=self.device, batch_tokens=self.batch_tokens,
+                             quantize=self.quantize, threads=self.threads)
         self._prior_weights = {head: self._prior_ratio(head) for head in ("moment", "sentiment")}
         if not self.config.trained:
-            message = (f"the model at {self.model_path} is an UNTRAINED PLACEHOLDER: its predictions are "
+            message = (f"the model at {folder} is an UNTRAINED PLACEHOLDER: its predictions are "
                        "meaningless. Train one with `motclassify train` or load a trained model folder.")
-            warnings.warn(message, UserWarning, stacklevel=3)
+            warnings.warn(message, UserWarning, stacklevel=4)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, **kwargs: Any) -> "MomentClassifier":
@@ -128,11 +131,14 @@ class MomentClassifier:
         return save_model_folder(self.config, self._stored_state, path)
 
     def fit(self, train_data: Any, eval_data: Any = None, **training_args: Any) -> "MomentClassifier":
-        """Continue fine-tuning this model on labelled data (see :func:`motclassify.train`); returns self."""
+        """Continue fine-tuning this model on labelled data (see :func:`motclassify.train`); returns self.
+
+        Keyword arguments go to :func:`motclassify.train` (``output_dir``, ``epochs``, label sets, ...).
+        """
         from .training import train
 
         trained = train(train_data, eval_data, base_model=self.model_path, **training_args)
-        self.__dict__.update({k: v for k, v in trained.__dict__.items() if k not in ("device", "quantize", "threads", "priors")})
+        self._load_folder(trained.model_path)
         return self
 
     def _prior_ratio(self, head: str) -> np.ndarray:

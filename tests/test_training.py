@@ -84,3 +84,12 @@ def test_bad_csv_and_unknown_eval_labels(tmp_path):
     eval_path.write_text('{"id": "e1", "text": "hi", "moment": "weather", "sentiment": "happy"}\n')
     with pytest.raises(DataError, match="id 'e1'.*unknown moment label 'weather'"):
         train(DATA / "tiny_custom.jsonl", eval_path, **FAST)
+
+
+def test_fit_continues_training_in_place(tiny_trained_dir, tmp_path):
+    classifier = MomentClassifier.load(tiny_trained_dir)
+    before = classifier.predict_proba(["Customer: my parcel is lost"]).moment
+    returned = classifier.fit(DATA / "tiny_custom.jsonl", output_dir=tmp_path / "fitted", **FAST)
+    assert returned is classifier and classifier.model_path == tmp_path / "fitted"
+    assert classifier.moments == ("money", "parcel", "signin")
+    assert not (classifier.predict_proba(["Customer: my parcel is lost"]).moment == before).all()

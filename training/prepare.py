@@ -63,6 +63,28 @@ def load_raw() -> list[dict]:
     return records
 
 
+SECTORS = [  # coarse sector of a free-text industry, first keyword match wins
+    ("pets", ("pet",)), ("charities", ("charit",)), ("insurance", ("insurance",)),
+    ("utilities & energy", ("utilit", "energy")),
+    ("telecom & internet", ("telecom", "broadband", "mobile/", "network")),
+    ("banking & finance", ("bank", "fintech", "credit card", "crypto", "payout")),
+    ("software & SaaS", ("saas", "software", "payroll", "productivity", "cloud storage")),
+    ("healthcare", ("health", "hospital", "pharmacy", "patient")),
+    ("travel & hospitality", ("airline", "hotel", "travel", "car rental", "ride-hailing", "public transport", "parking")),
+    ("media, gaming & entertainment", ("stream", "game", "gaming", "social media", "lottery", "ticket", "newspaper", "dating")),
+    ("retail & e-commerce", ("e-commerce", "retail", "fashion", "furniture", "grocery", "marketplace", "electronics", "meal kit", "food delivery")),
+    ("logistics", ("parcel", "logistics", "courier", "gig-economy")),
+    ("home & automotive", ("smart", "appliance", "automotive", "cars", "car servicing", "cleaning", "real estate", "property")),
+    ("education & public sector", ("education", "universit", "course", "government")),
+    ("fitness & sport", ("gym", "fitness", "sport")),
+]
+
+
+def sector(industry: str) -> str:
+    lowered = industry.lower()
+    return next((name for name, keys in SECTORS if any(k in lowered for k in keys)), "other")
+
+
 def length_bucket(record: dict) -> str:
     n = len(record["turns"])
     return "1" if n == 1 else "2-5" if n <= 5 else "6-14" if n <= 14 else "15-29" if n <= 29 else "30+"
@@ -76,10 +98,40 @@ def stats(records: list[dict]) -> dict:
         "moments": dict(count(r["moment"] for r in records).most_common()),
         "sentiments": dict(count(r["sentiment"] for r in records).most_common()),
         "channels": dict(count(r.get("channel", "?") for r in records).most_common()),
+        "sectors": dict(count(sector(r.get("industry", "")) for r in records).most_common()),
         "industries": dict(count(r.get("industry", "?") for r in records).most_common()),
         "lengths_in_turns": dict(count(length_bucket(r) for r in records).most_common()),
         "with_segments": sum(bool(r.get("segments")) for r in records),
     }
+
+
+def datasheet_tables(summary: dict) -> str:
+    """Markdown tables of the corpus counts, for training/README.md."""
+    stats = summary["all"]
+    lines = ["| moment | magical | average | miserable | total |", "|---|---|---|---|---|"]
+    for moment in MOMENTS:
+        cells = [stats["cells"].get(f"{moment}|{s}", 0) for s in SENTIMENTS]
+        lines.append(f"| {moment} | " + " | ".join(map(str, cells)) + f" | {sum(cells)} |")
+    totals = [stats["sentiments"].get(s, 0) for s in SENTIMENTS]
+    lines += [f"| **all** | " + " | ".join(map(str, totals)) + f" | {stats['records']} |", ""]
+    for title, key in (("channel", "channels"), ("sector", "sectors"), ("length in turns", "lengths_in_turns")):
+        lines += [f"| {title} | transcripts |", "|---|---|"]
+        lines += [f"| {name} | {n} |" for name, n in stats[key].items()] + [""]
+    lines.append(f"Transcripts with a secondary moment (segment labels): {stats['with_segments']} "
+                 f"({stats['with_segments'] / stats['records']:.1%}); {len(stats['industries'])} distinct industries. "
+                 f"Split (seed {summary['seed']}): " + ", ".join(f"{k} {v}" for k, v in summary["split_sizes"].items()) + ".")
+    return "\n".join(lines)
+
+
+def write_datasheet(summary: dict) -> None:
+    readme = ROOT / "README.md"
+    if not readme.exists():
+        return
+    text = readme.read_text(encoding="utf-8")
+    start, end = "<!-- datasheet -->", "<!-- /datasheet -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        readme.write_text(head + start + "\n" + datasheet_tables(summary) + "\n" + end + rest.split(end, 1)[1], encoding="utf-8")
 
 
 def main() -> None:
@@ -94,6 +146,7 @@ def main() -> None:
             handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in sorted(part, key=lambda r: r["id"]))
     summary = {"all": stats(records), "split_sizes": {"train": len(train), "dev": len(dev), "test": len(test)}, "seed": SEED}
     (ROOT / "data" / "stats.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_datasheet(summary)
     print(json.dumps(summary["split_sizes"]), f"{len(records)} records")
 
 
