@@ -190,6 +190,7 @@ def test_info_reports_versions_labels_and_the_hash_check(tiny_trained_dir):
     (["score", "{csv}", "-o", "/tmp/x.jsonl", "--model", "{model}"], "has no column 'text'"),
     (["score", "{csv}", "-o", "/tmp/x.jsonl", "--model", "{model}", "--device", "cuda"], "no CUDA GPU"),
     (["score", "/nonexistent.jsonl", "-o", "/tmp/x.jsonl", "--model", "{model}"], "no such file"),
+    (["info", "--model", "{newer}"], "upgrade motclassify"),
 ])
 def test_newcomer_errors_are_one_clear_line(tiny_trained_dir, tmp_path, args, message):
     import torch
@@ -197,11 +198,15 @@ def test_newcomer_errors_are_one_clear_line(tiny_trained_dir, tmp_path, args, me
     if "cuda" in args and torch.cuda.is_available():
         pytest.skip("a GPU is present")
     bad_csv = write_csv(tmp_path / "wrong.csv", [{"ticket": "1", "body": "hello"}])
-    result = run(*[a.format(csv=bad_csv, model=tiny_trained_dir) for a in args], check=False)
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    (newer / "config.json").write_text(json.dumps({**json.loads((tiny_trained_dir / "config.json").read_text()), "format_version": 99}))
+    args = [a.format(csv=bad_csv, model=tiny_trained_dir, newer=newer) for a in args]
+    result = run(*args, check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
-    debug = run("--debug", *[a.format(csv=bad_csv, model=tiny_trained_dir) for a in args], check=False)
+    debug = run("--debug", *args, check=False)
     assert "Traceback" in debug.stderr
 
 
