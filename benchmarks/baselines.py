@@ -8,6 +8,10 @@
 - Zero-shot MiniLM: cosine similarity between the base encoder's mean-pooled embedding of the transcript
   and of each label's description from the taxonomy; no training.
 - motclassify default model: scored by `motclassify.evaluation.evaluate` in the same run.
+
+A second table scores the model and the TF-IDF baseline on the same test split rewritten as phone-call ASR
+text (lowercase, no punctuation, fillers, digits as words; `training/augment.py`'s `asr`, seed 5): the same
+conversations with the surface cues a keyword model leans on taken away.
 """
 
 from __future__ import annotations
@@ -55,11 +59,23 @@ def scores(gold: list[str], predicted: list[str], labels: list[str]) -> dict[str
             "accuracy": round(float(accuracy_score(gold, predicted)), 4)}
 
 
-def tfidf_baseline(train: list[dict], test: list[dict], head: str, labels: list[str]) -> dict[str, float]:
+def tfidf_baseline(train: list[dict], tests: list[list[dict]], head: str, labels: list[str]) -> list[dict[str, float]]:
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
     features = vectorizer.fit_transform([text_of(r) for r in train])
     model = LogisticRegression(max_iter=2000, C=10.0, class_weight="balanced").fit(features, [r[head] for r in train])
-    return scores([r[head] for r in test], list(model.predict(vectorizer.transform([text_of(r) for r in test]))), labels)
+    return [scores([r[head] for r in test], list(model.predict(vectorizer.transform([text_of(r) for r in test]))), labels)
+            for test in tests]
+
+
+def as_asr(records: list[dict], seed: int = 5) -> list[dict]:
+    """The records rewritten as phone-call ASR text (labels unchanged)."""
+    import random
+
+    sys.path.insert(0, str(ROOT / "training"))
+    from augment import asr
+
+    rng = random.Random(seed)
+    return [{**r, "turns": [{**t, "text": asr(t["text"], rng)} for t in r["turns"]]} for r in records]
 
 
 def vader_baseline(dev: list[dict], test: list[dict], labels: list[str]) -> dict[str, float]:
@@ -105,23 +121,33 @@ def main() -> None:
     from motclassify.evaluation import evaluate
 
     train, dev, test = load("train"), load("dev"), load("test")
+    test_asr = as_asr(test)
     moments, sentiments = list(MOMENT_DESCRIPTIONS), list(SENTIMENT_DESCRIPTIONS)
     zero_shot = zero_shot_baseline(test)
-    report = evaluate(motclassify.MomentClassifier.load(), SPLITS / "test.jsonl")
+    classifier = motclassify.MomentClassifier.load()
+    report, report_asr = evaluate(classifier, SPLITS / "test.jsonl"), evaluate(classifier, test_asr)
+    tfidf_moment, tfidf_moment_asr = tfidf_baseline(train, [test, test_asr], "moment", moments)
+    tfidf_sentiment, tfidf_sentiment_asr = tfidf_baseline(train, [test, test_asr], "sentiment", sentiments)
     results = {
         "split": {"train": len(train), "dev": len(dev), "test": len(test)},
         "moment": {
             "motclassify default": {k: round(report["moment"][k], 4) for k in ("macro_f1", "accuracy")},
-            "tfidf + logistic regression": tfidf_baseline(train, test, "moment", moments),
+            "tfidf + logistic regression": tfidf_moment,
             "zero-shot MiniLM similarity": zero_shot["moment"],
             "majority class": scores([r["moment"] for r in test], [max(moments, key=[r["moment"] for r in train].count)] * len(test), moments),
         },
         "sentiment": {
             "motclassify default": {k: round(report["sentiment"][k], 4) for k in ("macro_f1", "accuracy")},
-            "tfidf + logistic regression": tfidf_baseline(train, test, "sentiment", sentiments),
+            "tfidf + logistic regression": tfidf_sentiment,
             "VADER (thresholds tuned on dev)": vader_baseline(dev, test, sentiments),
             "zero-shot MiniLM similarity": zero_shot["sentiment"],
             "majority class": scores([r["sentiment"] for r in test], [max(sentiments, key=[r["sentiment"] for r in train].count)] * len(test), sentiments),
+        },
+        "test_as_asr_text": {
+            "moment": {"motclassify default": {k: round(report_asr["moment"][k], 4) for k in ("macro_f1", "accuracy")},
+                       "tfidf + logistic regression": tfidf_moment_asr},
+            "sentiment": {"motclassify default": {k: round(report_asr["sentiment"][k], 4) for k in ("macro_f1", "accuracy")},
+                          "tfidf + logistic regression": tfidf_sentiment_asr},
         },
         "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version(), "device": "cpu"},
         "command": "python benchmarks/baselines.py",
@@ -129,10 +155,11 @@ def main() -> None:
     out = Path(__file__).parent / "results" / "baselines.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
-    for head in ("moment", "sentiment"):
-        print(f"\n{head} (test split, n={len(test)})")
-        for name, values in results[head].items():
-            print(f"  {name:<34} macro-F1 {values['macro_f1']:.3f}  accuracy {values['accuracy']:.3f}")
+    for title, table in (("test split", results), ("test split as ASR text", results["test_as_asr_text"])):
+        for head in ("moment", "sentiment"):
+            print(f"\n{head} ({title}, n={len(test)})")
+            for name, values in table[head].items():
+                print(f"  {name:<34} macro-F1 {values['macro_f1']:.3f}  accuracy {values['accuracy']:.3f}")
 
 
 if __name__ == "__main__":

@@ -87,6 +87,14 @@ def main() -> None:
             for name, values in baselines[head].items():
                 lines.append(f"| {head} | {name} | {values['macro_f1']:.3f} | {values['accuracy']:.3f} |")
         lines.append("")
+        if "test_as_asr_text" in baselines:
+            lines += ["The same test conversations rewritten as phone-call ASR text (lowercase, no punctuation, fillers): "
+                      "a check of how much each system leans on surface cues.", "",
+                      "| head | system | macro-F1 | accuracy |", "|---|---|---|---|"]
+            for head in ("moment", "sentiment"):
+                for name, values in baselines["test_as_asr_text"][head].items():
+                    lines.append(f"| {head} | {name} | {values['macro_f1']:.3f} | {values['accuracy']:.3f} |")
+            lines.append("")
     if curve:
         lines += ["### Learning curve (`training/learning_curve.py`)", "",
                   "| training transcripts per moment | records | moment macro-F1 | sentiment macro-F1 |", "|---|---|---|---|"]

@@ -25,6 +25,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default=str(DEFAULT_MODEL), help="model folder (default: the packaged default model)")
     parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--patience", type=int, default=6, help="epochs without dev improvement before stopping "
+                        "(default: run every epoch of the schedule and keep the best on dev)")
     args = parser.parse_args()
 
     for step in ("prepare.py", "augment.py"):
@@ -37,7 +39,8 @@ def main() -> None:
     staging = output.with_name(output.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
     classifier = motclassify.train(ROOT / "work" / "train_augmented.jsonl", ROOT / "data" / "splits" / "dev.jsonl",
-                                   output_dir=staging, epochs=args.epochs, name="motclassify-default",
+                                   output_dir=staging, epochs=args.epochs, patience=args.patience,
+                                   name="motclassify-default",
                                    version=motclassify.__version__)
     report = evaluate(classifier, ROOT / "data" / "splits" / "test.jsonl")
     shutil.rmtree(output, ignore_errors=True)
