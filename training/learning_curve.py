@@ -35,7 +35,7 @@ def main() -> None:
     for per_class in (16, 64):
         subset = sample_per_moment(train, per_class)
         with tempfile.TemporaryDirectory() as folder:
-            classifier = motclassify.train(subset, SPLITS / "dev.jsonl", output_dir=folder, epochs=10, patience=3,
+            classifier = motclassify.train(subset, SPLITS / "dev.jsonl", output_dir=folder, epochs=8, patience=3,
                                            progress=False)
             report = evaluate(classifier, SPLITS / "test.jsonl")
         curve.append({"per_moment": per_class, "train_records": len(subset),
