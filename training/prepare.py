@@ -3,8 +3,9 @@
     python training/prepare.py            # writes training/data/splits/{train,dev,test}.jsonl and stats.json
 
 Every record of training/data/raw/*.jsonl is validated against the taxonomy (labels, turns, segments).
-The split is stratified by moment x sentiment with seed 2026: 70% train, 15% dev, 15% test. Dev is for
-early stopping and calibration; test is only ever used for the final figures.
+The split is fixed per record: sha256 of "2026:<id>" puts each transcript in train (70%), dev (15%) or
+test (15%), so a record never changes split when the corpus grows. Dev is for early stopping and
+calibration; test is only ever used for the final figures.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from sklearn.model_selection import train_test_split
+import hashlib
 
 ROOT = Path(__file__).parent
 RAW, SPLITS = ROOT / "data" / "raw", ROOT / "data" / "splits"
@@ -22,6 +23,12 @@ MOMENTS = ("discovery", "purchase", "onboarding", "access", "delivery", "product
 SENTIMENTS = ("magical", "average", "miserable")
 CHANNELS = ("chat", "email", "phone", "social", "bot_handoff", "sms")
 SEED = 2026
+
+
+def split_of(record_id: str) -> str:
+    """The fixed split of a record, from a seeded hash of its id."""
+    bucket = int(hashlib.sha256(f"{SEED}:{record_id}".encode()).hexdigest(), 16) % 100
+    return "train" if bucket < 70 else "dev" if bucket < 85 else "test"
 
 
 def problems(record: dict) -> list[str]:
@@ -136,10 +143,10 @@ def write_datasheet(summary: dict) -> None:
 
 def main() -> None:
     records = load_raw()
-    strata = [f"{r['moment']}|{r['sentiment']}" for r in records]
-    train, rest = train_test_split(records, test_size=0.30, random_state=SEED, stratify=strata)
-    dev, test = train_test_split(rest, test_size=0.50, random_state=SEED,
-                                 stratify=[f"{r['moment']}|{r['sentiment']}" for r in rest])
+    parts: dict[str, list[dict]] = {"train": [], "dev": [], "test": []}
+    for record in records:
+        parts[split_of(record["id"])].append(record)
+    train, dev, test = parts["train"], parts["dev"], parts["test"]
     SPLITS.mkdir(parents=True, exist_ok=True)
     for name, part in (("train", train), ("dev", dev), ("test", test)):
         with open(SPLITS / f"{name}.jsonl", "w", encoding="utf-8") as handle:
