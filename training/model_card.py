@@ -55,8 +55,8 @@ def main() -> None:
         "non-English text, non-support text (reviews sites, news), safety-critical triage. Fine-tune on your own "
         "labelled data (`motclassify train`) before relying on it for your domain.", "",
         "## Labels", "",
-        f"Moments (stage): {', '.join(f'{m} ({config['stages'].get(m)})' for m in config['moments'])}. "
-        f"Sentiments: {', '.join(config['sentiments'])}.",
+        "Moments (stage): " + ", ".join(f"{m} ({config['stages'].get(m)})" for m in config["moments"]) + ". "
+        "Sentiments: " + ", ".join(config["sentiments"]) + ".",
         "Definitions and tie-breakers: `../shared/taxonomy.md`"
         + (" (reproduced below)." if taxonomy.exists() else "."), "",
         "## Training data", "",
@@ -86,6 +86,14 @@ def main() -> None:
         for head in ("moment", "sentiment"):
             for name, values in baselines[head].items():
                 lines.append(f"| {head} | {name} | {values['macro_f1']:.3f} | {values['accuracy']:.3f} |")
+        lines.append("")
+        for head in ("moment", "sentiment"):
+            ours = baselines[head]["motclassify default"]["macro_f1"]
+            better = [f"{name} ({values['macro_f1']:.3f})" for name, values in baselines[head].items()
+                      if name != "motclassify default" and values["macro_f1"] >= ours]
+            lines.append(f"- {head}: " + (f"**not** the best system on this split: {', '.join(better)} scores at least "
+                                          f"as high as the model ({ours:.3f})." if better else
+                                          f"the model ({ours:.3f}) beats every baseline."))
         lines.append("")
         if "test_as_asr_text" in baselines:
             lines += ["The same test conversations rewritten as phone-call ASR text (lowercase, no punctuation, fillers): "
