@@ -27,12 +27,17 @@ def sample_per_moment(records: list[dict], per_class: int, seed: int = 13) -> li
 
 
 def main() -> None:
+    import argparse
+
     import motclassify
     from motclassify.evaluation import evaluate
 
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-moment", type=int, nargs="+", default=[16, 64])
+    args = parser.parse_args()
     train = [json.loads(line) for line in (SPLITS / "train.jsonl").read_text(encoding="utf-8").splitlines()]
     curve = []
-    for per_class in (16, 64):
+    for per_class in args.per_moment:
         subset = sample_per_moment(train, per_class)
         with tempfile.TemporaryDirectory() as folder:
             classifier = motclassify.train(subset, SPLITS / "dev.jsonl", output_dir=folder, epochs=8, patience=3,
