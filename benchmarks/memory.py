@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "memory.json"))
     args = parser.parse_args()
     result = measure(args.count, args.model, args.max_turns)
+    result["command"] = " ".join(["python", "benchmarks/memory.py", *sys.argv[1:]])
     result["machine"] = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                          "python": platform.python_version(), "device": "cpu"}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

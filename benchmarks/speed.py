@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def main() -> None:
                                        "p95": round(sorted(latencies)[int(0.95 * len(latencies)) - 1], 1)},
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
                     "torch_threads": torch.get_num_threads(), "device": "cpu (no GPU on this machine)"},
-        "command": "python benchmarks/speed.py",
+        "command": " ".join(["python", "benchmarks/speed.py", *sys.argv[1:]]),
     })
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")

@@ -83,9 +83,9 @@ def load_examples(data: Any, moments: Sequence[str] | None = None, sentiments: S
 
 def _example(location: str, record: Mapping[str, Any], moments: Sequence[str] | None,
              sentiments: Sequence[str] | None) -> Example:
-    name = f"{location}" + (f" (id {record['id']!r})" if record.get("id") is not None else "")
     if not isinstance(record, Mapping):
-        raise DataError(f"{name}: expected a mapping, got {type(record).__name__}")
+        raise DataError(f"{location}: expected a mapping, got {type(record).__name__}")
+    name = location + (f" (id {record['id']!r})" if record.get("id") is not None else "")
     if record.get("turns") is None and record.get("text") is None:
         raise DataError(f"{name}: needs a 'turns' or a 'text' column")
     fields = dict(record)

@@ -62,11 +62,10 @@ def count_records(path: str | os.PathLike, fmt: str) -> int | None:
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(path).metadata.num_rows
-    lines = 0
+    if fmt != "jsonl":  # CSV cells may hold newlines: lines are not rows
+        return None
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            lines += block.count(b"\n")
-    return lines - (1 if fmt == "csv" else 0) if fmt == "jsonl" else None  # CSV cells may hold newlines
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
 
 
 def read_transcripts(path: str | os.PathLike, fmt: str | None = None, layout: Layout = Layout()) -> Iterator[InputRecord]:

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 from tqdm.auto import tqdm
 
 from .classifier import MomentClassifier
-from .io import InputRecord, Layout, ResultWriter, count_records, detect_format, read_transcripts
+from .io import InputRecord, Layout, ResultWriter, count_records, detect_format, read_ids, read_transcripts
 from .prediction import Prediction
 from .transcript import Transcript
 
@@ -73,7 +73,7 @@ def score_file(classifier: MomentClassifier, input_path: str | Path, output_path
     errors_path = Path(errors_path) if errors_path else output_path.with_name(output_path.stem + ".errors.jsonl")
     records = read_transcripts(input_path, input_format, layout)
     writer = ResultWriter(output_path, output_format, result_columns(classifier, output_format, layout.keep_cols), resume)
-    done = writer.done_ids() | (_error_ids(errors_path) if resume else set())
+    done = writer.done_ids() | (set(read_ids(errors_path, "jsonl")) if resume else set())
     if not resume:
         errors_path.unlink(missing_ok=True)
     total = None if layout.conversation_col else count_records(input_path, input_format)
@@ -110,9 +110,3 @@ def score_file(classifier: MomentClassifier, input_path: str | Path, output_path
         errors_path.unlink()
     return ScoreSummary(scored, errors, skipped, output_path, errors_path, time.perf_counter() - started)
 
-
-def _error_ids(path: Path) -> set[str]:
-    if not path.exists():
-        return set()
-    with open(path, encoding="utf-8") as handle:
-        return {json.loads(line)["id"] for line in handle if line.endswith("\n")}
