@@ -114,17 +114,29 @@ class MomentClassifier:
 
     def predict_iter(self, transcripts: Iterable[TranscriptLike]) -> Iterator[Prediction]:
         """Predictions streamed chunk by chunk, in input order; memory stays bounded for any input length."""
-        iterator = iter(transcripts)
-        while chunk := list(itertools.islice(iterator, self.chunk_size)):
-            yield from self._predict_chunk([Transcript.parse(item) for item in chunk])
+        for chunk in self._chunks(transcripts):
+            yield from self._predict_chunk(chunk)
 
     def predict_proba(self, transcripts: Iterable[TranscriptLike]) -> Probabilities:
-        """Calibrated, prior-adjusted probabilities of both heads, columns in ``moments`` / ``sentiments`` order."""
-        predictions = self.predict(transcripts)
-        return Probabilities(
-            np.array([[p.moment_scores[label] for label in self.moments] for p in predictions], np.float32).reshape(-1, len(self.moments)),
-            np.array([[p.sentiment_scores[label] for label in self.sentiments] for p in predictions], np.float32).reshape(-1, len(self.sentiments)),
-        )
+        """Calibrated, prior-adjusted probabilities of both heads, columns in ``moments`` / ``sentiments`` order.
+
+        Only the whole-transcript heads run (no segments or trajectory), so this is the cheaper call for scoring.
+        """
+        if isinstance(transcripts, (str, Transcript, Mapping)):
+            raise TypeError("predict_proba takes a list of transcripts")
+        moment = [np.empty((0, len(self.moments)))]
+        sentiment = [np.empty((0, len(self.sentiments)))]
+        for chunk in self._chunks(transcripts):
+            stats = self.engine.turn_stats(chunk)
+            moment_p, sentiment_p = self._span_probabilities(stats, [(i, 0, len(t.turns) - 1) for i, t in enumerate(chunk)])
+            moment.append(moment_p)
+            sentiment.append(sentiment_p)
+        return Probabilities(np.concatenate(moment).astype(np.float32), np.concatenate(sentiment).astype(np.float32))
+
+    def _chunks(self, transcripts: Iterable[TranscriptLike]) -> Iterator[list[Transcript]]:
+        iterator = iter(transcripts)
+        while chunk := list(itertools.islice(iterator, self.chunk_size)):
+            yield [Transcript.parse(item) for item in chunk]
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write this model as a folder that :meth:`load` reads back."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -51,6 +50,7 @@ class ModelConfig:
     )
     max_length: int = 256
     window_overlap_tokens: int = 64
+    lead_turns: int = 3
     tail_turns: int = 2
     lora_rank: int = 16
     lora_alpha: float = 32.0
@@ -73,6 +73,7 @@ class ModelConfig:
         labels = LabelSpace.from_config(data)
         for key in ("moments", "sentiments", "stages"):
             data.pop(key, None)
+        data.setdefault("lead_turns", 0)  # folders written before lead pooling existed have none
         known = {f for f in cls.__dataclass_fields__ if f != "labels"}
         return cls(labels=labels, **{k: v for k, v in data.items() if k in known})
 
@@ -150,20 +151,22 @@ class LoRALinear(nn.Module):
 def _load_encoder(path: Path) -> nn.Module:
     import transformers
 
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    kwargs = {"local_files_only": True}
+    previous = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # unused-pooler notices; the user's setting is restored below
     try:
-        return transformers.AutoModel.from_pretrained(str(path), add_pooling_layer=False, **kwargs)
+        return transformers.AutoModel.from_pretrained(str(path), add_pooling_layer=False, local_files_only=True)
     except TypeError:  # encoders without a pooler take no such argument
-        return transformers.AutoModel.from_pretrained(str(path), **kwargs)
+        return transformers.AutoModel.from_pretrained(str(path), local_files_only=True)
+    finally:
+        transformers.logging.set_verbosity(previous)
 
 
 class MomentModel(nn.Module):
     """Encoder + turn-level mean pooling + a moment head and a sentiment head, in one forward pass.
 
-    A transcript's features are ``[mean of all its tokens ; mean of its last turns' tokens]``, so the
-    outcome at the end of a long conversation is never averaged away.
+    A transcript's features are ``[mean of all its tokens ; mean of its first turns ; mean of its last turns]``:
+    the reason for contact (opening turns) and the outcome (closing turns) of a long conversation are never
+    averaged away.
     """
 
     def __init__(self, encoder: nn.Module, config: ModelConfig, dropout: float = 0.1):
@@ -172,8 +175,9 @@ class MomentModel(nn.Module):
         self.encoder = encoder
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
-        self.moment_head = nn.Linear(2 * hidden, len(config.labels.moments))
-        self.sentiment_head = nn.Linear(2 * hidden, len(config.labels.sentiments))
+        width = (3 if config.lead_turns else 2) * hidden
+        self.moment_head = nn.Linear(width, len(config.labels.moments))
+        self.sentiment_head = nn.Linear(width, len(config.labels.sentiments))
 
     @property
     def hidden_size(self) -> int:
@@ -210,20 +214,24 @@ class MomentModel(nn.Module):
         return one_hot.transpose(1, 2) @ hidden, one_hot.sum(1)
 
     def span_features(self, sums: torch.Tensor, counts: torch.Tensor, start: torch.Tensor, end: torch.Tensor):
-        """Features of turn spans ``[start, end]``: mean of the span's tokens ; mean of its last ``tail_turns`` turns.
+        """Features of turn spans ``[start, end]``: mean of the span's tokens ; of its first ``lead_turns`` turns
+        (left out when ``lead_turns`` is 0) ; of its last ``tail_turns`` turns.
 
         ``sums`` ``(n_turns, H)`` and ``counts`` ``(n_turns,)`` hold the token-vector sums of the turns of one or
         more transcripts laid end to end; ``start`` and ``end`` index into them. Prefix sums make each span O(H).
         """
         cumulative = nn.functional.pad(sums.cumsum(0), (0, 0, 1, 0))
         cumulative_counts = nn.functional.pad(counts.cumsum(0), (1, 0))
-        tail = torch.maximum(start, end - self.config.tail_turns + 1)
 
-        def mean(first: torch.Tensor) -> torch.Tensor:
-            total = cumulative[end + 1] - cumulative[first]
-            return total / (cumulative_counts[end + 1] - cumulative_counts[first]).clamp(min=1.0).unsqueeze(-1)
+        def mean(first: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+            total = cumulative[last + 1] - cumulative[first]
+            return total / (cumulative_counts[last + 1] - cumulative_counts[first]).clamp(min=1.0).unsqueeze(-1)
 
-        return torch.cat([mean(start), mean(tail)], dim=-1)
+        parts = [mean(start, end)]
+        if self.config.lead_turns:
+            parts.append(mean(start, torch.minimum(end, start + self.config.lead_turns - 1)))
+        parts.append(mean(torch.maximum(start, end - self.config.tail_turns + 1), end))
+        return torch.cat(parts, dim=-1)
 
     def heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.dropout(features)
@@ -308,11 +316,12 @@ def load_model_folder(folder: str | os.PathLike, base_override: str | os.PathLik
         raise ModelFormatError(
             f"{folder / WEIGHTS_FILE} does not fit its config: missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}"
         )
-    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    except RuntimeError as error:  # tensor shapes that disagree with the config (e.g. an edited lead_turns)
+        raise ModelFormatError(f"{folder / WEIGHTS_FILE} does not fit its config: {error}") from error
     if merge:
         model.merge_lora()
     model.eval()
     return model, base_path / TOKENIZER_FILE, state
 
-
-logging.getLogger("transformers").setLevel(logging.ERROR)

@@ -24,7 +24,7 @@ from .engine import Encoder, Window, default_threads, load_tokenizer
 from .labels import DEFAULT_SENTIMENTS, DEFAULT_STAGES, LabelSpace
 from .metrics import expected_calibration_error, fit_temperature, head_report, macro_f1, plot_confusion
 from .model import (CONFIG_FILE, TOKENIZER_FILE, ModelConfig, MomentModel, build_model, load_model_folder,
-                    read_config, save_model_folder, stored_state)
+                    save_model_folder, stored_state)
 
 logger = logging.getLogger("motclassify.training")
 HEADS = ("moment", "sentiment")
@@ -130,9 +130,8 @@ class _StartingPoint:
             raise DataError(f"base model {path}: not a model folder (no {CONFIG_FILE})")
         if "moments" not in json.loads((path / CONFIG_FILE).read_text()):
             return cls(ModelConfig(), encoder_override=str(path))
-        _, _, state = load_model_folder(path, merge=False)
-        config = read_config(path)
-        return cls(config, labels=config.labels, state=state)
+        model, _, state = load_model_folder(path, merge=False)
+        return cls(model.config, labels=model.config.labels, state=state)
 
     def load_into(self, model: MomentModel) -> None:
         """Copy the starting model's weights; heads only where the label sets are unchanged."""

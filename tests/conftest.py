@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
-from motclassify.labels import LabelSpace
 from motclassify.model import ModelConfig, build_model, save_model_folder, stored_state
 
 DATA = Path(__file__).parent / "data"

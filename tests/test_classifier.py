@@ -1,8 +1,6 @@
 import json
 import socket
-import threading
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -12,7 +10,7 @@ from motclassify import MomentClassifier, ModelFormatError, Prediction
 from motclassify.classifier import _runs
 from motclassify.model import BaseEncoderMismatch
 
-from conftest import DATA, long_transcript
+from conftest import long_transcript
 
 EXAMPLES = [
     "Customer: my card was charged twice\nAgent: refunded, sorry!\nCustomer: wow that was fast, thanks",
@@ -37,7 +35,11 @@ def test_predict_proba_columns_follow_label_order(small_classifier):
     proba = small_classifier.predict_proba(EXAMPLES)
     assert proba.moment.shape == (3, 9) and proba.sentiment.shape == (3, 3)
     predictions = small_classifier.predict(EXAMPLES)
-    assert [small_classifier.moments[i] for i in proba.moment.argmax(1)] == [p.moment for p in predictions]
+    expected_moment = [[p.moment_scores[m] for m in small_classifier.moments] for p in predictions]
+    expected_sentiment = [[p.sentiment_scores[s] for s in small_classifier.sentiments] for p in predictions]
+    np.testing.assert_allclose(proba.moment, expected_moment, atol=2e-6)
+    np.testing.assert_allclose(proba.sentiment, expected_sentiment, atol=2e-6)
+    assert small_classifier.predict_proba([]).moment.shape == (0, 9)
 
 
 def test_predict_rejects_a_bare_string(small_classifier):

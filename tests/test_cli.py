@@ -132,7 +132,6 @@ def test_resumed_run_equals_an_uninterrupted_one(tiny_trained_dir, tmp_path, out
         lines = partial.read_text().splitlines(keepends=True)
         partial.write_text("".join(lines[:16]) + lines[16][:30])
     else:  # an interrupted Parquet run: two atomically written parts, never joined
-        import shutil
 
         parts = partial.with_name(partial.name + ".parts")
         parts.mkdir()

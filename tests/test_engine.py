@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from motclassify import Transcript
-from motclassify.engine import Encoder, Engine, autocast_dtype, load_tokenizer, resolve_device
+from motclassify.engine import Engine, autocast_dtype, load_tokenizer, resolve_device
 
 from conftest import long_transcript
 
@@ -107,3 +107,34 @@ def test_a_batch_mixing_short_windows_and_long_transcripts(small_classifier):
     assert [len(p.segments) > 0 for p in predictions] == [True] * 4
     single = small_classifier.predict_one(texts[0])
     assert single.moment_scores == pytest.approx(predictions[0].moment_scores, abs=1e-4)
+
+
+def test_span_features_pool_the_whole_span_its_opening_and_its_closing_turns(small_classifier):
+    model = small_classifier.engine.model
+    lead, tail = model.config.lead_turns, model.config.tail_turns
+    assert lead > 0
+    sums = torch.arange(1.0, 15.0).reshape(7, 2)
+    counts = torch.tensor([1.0, 2.0, 1.0, 3.0, 1.0, 1.0, 2.0])
+
+    def mean(first: int, last: int) -> torch.Tensor:
+        return sums[first:last + 1].sum(0) / counts[first:last + 1].sum()
+
+    features = model.span_features(sums, counts, torch.tensor([0, 6]), torch.tensor([5, 6]))
+    torch.testing.assert_close(features[0], torch.cat([mean(0, 5), mean(0, lead - 1), mean(6 - tail, 5)]))
+    torch.testing.assert_close(features[1], torch.cat([mean(6, 6)] * 3))
+
+
+def test_model_folders_without_lead_turns_load_with_two_part_features(tmp_path):
+    import json
+
+    from motclassify import MomentClassifier
+    from motclassify.model import ModelConfig, build_model, save_model_folder, stored_state
+
+    model, _ = build_model(ModelConfig(max_length=64, lead_turns=0, name="two-part"))
+    folder = save_model_folder(model.config, stored_state(model), tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    del config["lead_turns"]  # as written before lead pooling existed
+    (folder / "config.json").write_text(json.dumps(config))
+    classifier = MomentClassifier.load(folder, device="cpu")
+    assert classifier.engine.model.moment_head.in_features == 2 * model.hidden_size
+    assert classifier.predict_one("customer: my parcel is late again").moment in classifier.moments

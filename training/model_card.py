@@ -44,7 +44,8 @@ def main() -> None:
         f"- Reading: speaker-role markers before each turn; windows of {config['max_length']} tokens cut on turn "
         f"boundaries with up to {config['window_overlap_tokens']} tokens of overlap, so long transcripts are read to "
         "the end; token vectors pooled per turn.",
-        f"- Heads: moment and sentiment, linear, on [mean of all tokens ; mean of the last {config['tail_turns']} turns]; "
+        f"- Heads: moment and sentiment, linear, on [mean of all tokens ; mean of the first {config['lead_turns']} turns "
+        f"(where the reason for contact usually is) ; mean of the last {config['tail_turns']} turns (the outcome)]; "
         f"temperatures {config['temperatures']} fitted on dev.",
         "",
         "## Intended use", "",
@@ -61,8 +62,9 @@ def main() -> None:
         + (" (reproduced below)." if taxonomy.exists() else "."), "",
         "## Training data", "",
         f"{stats.get('all', {}).get('records', '?')} hand-written transcripts (see `training/README.md` for the datasheet: "
-        "counts per cell, channel, sector and length), 70/15/15 split stratified by moment x sentiment with seed "
-        f"{stats.get('seed', 2026)}, plus one augmented variant per training transcript. Training priors (stored in the "
+        "counts per cell, channel, sector and length), split 70/15/15 per record by a hash of its id with seed "
+        f"{stats.get('seed', 2026)} (so records never change split as the corpus grows), plus one augmented variant "
+        "per training transcript. Training priors (stored in the "
         f"config, adjustable with `priors=`): sentiment {config['train_priors'].get('sentiment')}.", "",
         "## Results on the test split", "",
         f"Test split: {test.get('records', '?')} transcripts never used for training or tuning. "
@@ -91,9 +93,13 @@ def main() -> None:
             ours = baselines[head]["motclassify default"]["macro_f1"]
             better = [f"{name} ({values['macro_f1']:.3f})" for name, values in baselines[head].items()
                       if name != "motclassify default" and values["macro_f1"] >= ours]
+            gap = baselines["model_minus_tfidf"][head]
             lines.append(f"- {head}: " + (f"**not** the best system on this split: {', '.join(better)} scores at least "
                                           f"as high as the model ({ours:.3f})." if better else
-                                          f"the model ({ours:.3f}) beats every baseline."))
+                                          f"the model ({ours:.3f}) beats every baseline.")
+                         + f" Model minus TF-IDF macro-F1: {gap['macro_f1_difference']:+.3f}, paired-bootstrap 95% "
+                         f"interval [{gap['ci95'][0]:+.3f}, {gap['ci95'][1]:+.3f}]; the model is ahead in "
+                         f"{gap['share_of_resamples_model_ahead']:.0%} of resampled test sets.")
         lines.append("")
         if "test_as_asr_text" in baselines:
             lines += ["The same test conversations rewritten as phone-call ASR text (lowercase, no punctuation, fillers): "

@@ -120,7 +120,7 @@ def datasheet_tables(summary: dict) -> str:
         cells = [stats["cells"].get(f"{moment}|{s}", 0) for s in SENTIMENTS]
         lines.append(f"| {moment} | " + " | ".join(map(str, cells)) + f" | {sum(cells)} |")
     totals = [stats["sentiments"].get(s, 0) for s in SENTIMENTS]
-    lines += [f"| **all** | " + " | ".join(map(str, totals)) + f" | {stats['records']} |", ""]
+    lines += ["| **all** | " + " | ".join(map(str, totals)) + f" | {stats['records']} |", ""]
     for title, key in (("channel", "channels"), ("sector", "sectors"), ("length in turns", "lengths_in_turns")):
         lines += [f"| {title} | transcripts |", "|---|---|"]
         lines += [f"| {name} | {n} |" for name, n in stats[key].items()] + [""]

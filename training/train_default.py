@@ -24,10 +24,9 @@ DEFAULT_MODEL = REPO / "motclassify" / "models" / "default"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default=str(DEFAULT_MODEL), help="model folder (default: the packaged default model)")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--skip-prepare", action="store_true", help="use the split files as they are")
-    parser.add_argument("--patience", type=int, default=3, help="epochs without dev improvement before stopping "
-                        "(default: run every epoch of the schedule and keep the best on dev)")
+    parser.add_argument("--patience", type=int, default=2, help="epochs without dev improvement before stopping; the best epoch on dev is kept")
     args = parser.parse_args()
 
     for step in ("augment.py",) if args.skip_prepare else ("prepare.py", "augment.py"):
