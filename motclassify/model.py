@@ -151,14 +151,18 @@ class LoRALinear(nn.Module):
 def _load_encoder(path: Path) -> nn.Module:
     import transformers
 
-    previous = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()  # unused-pooler notices; the user's setting is restored below
+    logging = transformers.utils.logging
+    verbosity, progress_bar = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()  # no unused-pooler notices or weight-loading bars; restored below
+    logging.disable_progress_bar()
     try:
         return transformers.AutoModel.from_pretrained(str(path), add_pooling_layer=False, local_files_only=True)
     except TypeError:  # encoders without a pooler take no such argument
         return transformers.AutoModel.from_pretrained(str(path), local_files_only=True)
     finally:
-        transformers.logging.set_verbosity(previous)
+        logging.set_verbosity(verbosity)
+        if progress_bar:
+            logging.enable_progress_bar()
 
 
 class MomentModel(nn.Module):
