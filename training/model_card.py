@@ -99,7 +99,9 @@ def main() -> None:
                                           f"the model ({ours:.3f}) beats every baseline.")
                          + f" Model minus TF-IDF macro-F1: {gap['macro_f1_difference']:+.3f}, paired-bootstrap 95% "
                          f"interval [{gap['ci95'][0]:+.3f}, {gap['ci95'][1]:+.3f}]; the model is ahead in "
-                         f"{gap['share_of_resamples_model_ahead']:.0%} of resampled test sets.")
+                         f"{gap['share_of_resamples_model_ahead']:.0%} of resampled test sets"
+                         + (": the interval includes zero, so on this in-distribution split the two cannot be told "
+                            "apart with confidence." if gap["ci95"][0] <= 0 <= gap["ci95"][1] else "."))
         lines.append("")
         if "test_as_asr_text" in baselines:
             lines += ["The same test conversations rewritten as phone-call ASR text (lowercase, no punctuation, fillers): "
