@@ -57,9 +57,12 @@ def text_of(record: dict) -> str:
     return "\n".join(f"{t['speaker']}: {t['text']}" for t in record["turns"])
 
 
+def macro_f1(gold, predicted, labels: list[str]) -> float:
+    return float(f1_score(gold, predicted, labels=labels, average="macro", zero_division=0))
+
+
 def scores(gold: list[str], predicted: list[str], labels: list[str]) -> dict[str, float]:
-    return {"macro_f1": round(float(f1_score(gold, predicted, labels=labels, average="macro", zero_division=0)), 4),
-            "accuracy": round(float(accuracy_score(gold, predicted)), 4)}
+    return {"macro_f1": round(macro_f1(gold, predicted, labels), 4), "accuracy": round(float(accuracy_score(gold, predicted)), 4)}
 
 
 def paired_bootstrap(gold: list[str], ours: list[str], theirs: list[str], labels: list[str],
@@ -70,11 +73,10 @@ def paired_bootstrap(gold: list[str], ours: list[str], theirs: list[str], labels
     differences = []
     for _ in range(resamples):
         rows = rng.integers(0, len(gold), len(gold))
-        differences.append(f1_score(gold_array[rows], ours_array[rows], labels=labels, average="macro", zero_division=0)
-                           - f1_score(gold_array[rows], theirs_array[rows], labels=labels, average="macro", zero_division=0))
+        differences.append(macro_f1(gold_array[rows], ours_array[rows], labels)
+                           - macro_f1(gold_array[rows], theirs_array[rows], labels))
     differences = np.array(differences)
-    return {"macro_f1_difference": round(float(f1_score(gold, ours, labels=labels, average="macro", zero_division=0)
-                                               - f1_score(gold, theirs, labels=labels, average="macro", zero_division=0)), 4),
+    return {"macro_f1_difference": round(macro_f1(gold, ours, labels) - macro_f1(gold, theirs, labels), 4),
             "ci95": [round(float(q), 4) for q in np.percentile(differences, [2.5, 97.5])],
             "share_of_resamples_model_ahead": round(float((differences > 0).mean()), 4)}
 

@@ -93,11 +93,11 @@ def main() -> None:
     unsorted_efficiency = padding_efficiency(engine, transcripts, engine.batches)
     engine.batches = original
     sorted_efficiency = padding_efficiency(engine, transcripts, engine.batches)
-    by_budget = {}
+    default_budget, by_budget = engine.batch_tokens, {}
     for budget in (1024, 2048, 4096, 16384):
-        engine.batch_tokens, default_budget = budget, engine.batch_tokens
-        by_budget[str(budget)] = rate(sorted_time) if budget == default_budget else rate(timed(lambda: classifier.predict(transcripts)))
-        engine.batch_tokens = default_budget
+        engine.batch_tokens = budget
+        by_budget[str(budget)] = rate(sorted_time if budget == default_budget else timed(lambda: classifier.predict(transcripts)))
+    engine.batch_tokens = default_budget
     fp32 = classifier.predict_proba([Transcript.parse(r) for r in records])
 
     quantized = MomentClassifier.load(args.model, device="cpu", quantize="int8")

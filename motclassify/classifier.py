@@ -128,7 +128,7 @@ class MomentClassifier:
         sentiment = [np.empty((0, len(self.sentiments)))]
         for chunk in self._chunks(transcripts):
             stats = self.engine.turn_stats(chunk)
-            moment_p, sentiment_p = self._span_probabilities(stats, [(i, 0, len(t.turns) - 1) for i, t in enumerate(chunk)])
+            moment_p, sentiment_p = self._span_probabilities(stats, _whole_spans(chunk))
             moment.append(moment_p)
             sentiment.append(sentiment_p)
         return Probabilities(np.concatenate(moment).astype(np.float32), np.concatenate(sentiment).astype(np.float32))
@@ -174,7 +174,7 @@ class MomentClassifier:
     def _predict_chunk(self, transcripts: list[Transcript]) -> list[Prediction]:
         stats = self.engine.turn_stats(transcripts)
         lengths = [len(t.turns) for t in transcripts]
-        whole = [(i, 0, n - 1) for i, n in enumerate(lengths)]
+        whole = _whole_spans(transcripts)
         opening = [(i, 0, min(n, max(2, n // 3)) - 1) for i, n in enumerate(lengths)]
         local = [(i, max(0, t - 1), min(n - 1, t + 1)) for i, n in enumerate(lengths) if n >= SEGMENT_MIN_TURNS for t in range(n)]
         moment_p, sentiment_p = self._span_probabilities(stats, whole + opening + local)
@@ -209,6 +209,11 @@ class MomentClassifier:
                 model_version=self.config.version,
             ))
         return predictions
+
+
+def _whole_spans(transcripts: Sequence[Transcript]) -> list[tuple[int, int, int]]:
+    """``(transcript index, first turn, last turn)`` of each whole transcript."""
+    return [(i, 0, len(t.turns) - 1) for i, t in enumerate(transcripts)]
 
 
 def _scores(labels: Sequence[str], row: np.ndarray) -> dict[str, float]:
