@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     layout.add_argument("--speaker-col", default="speaker", help="one row per message: speaker column (default: speaker)")
     layout.add_argument("--order-col", help="one row per message: column to order messages by (default: file order)")
     layout.add_argument("--keep-cols", default="", help="comma-separated input columns to carry into the output")
-    score.add_argument("--resume", action="store_true", help="skip ids already in the output or errors file")
+    score.add_argument("--resume", action="store_true", help="continue an interrupted run: skip records already in the output or errors file "
+                       "(an id found there N times skips its first N occurrences, so repeated ids resume exactly)")
     score.add_argument("--chunk-size", type=int, default=512, help="transcripts read, scored and written at a time")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     model_options(score)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import csv
 import json
 import os
@@ -41,6 +42,14 @@ class Layout:
     speaker_col: str = "speaker"
     order_col: str | None = None
     keep_cols: tuple[str, ...] = ()
+
+
+def refuse_overwriting(input_path: str | os.PathLike, *outputs: str | os.PathLike) -> None:
+    """Raise :class:`InputError` if any path to be written is the input file itself (also through a link)."""
+    for output in outputs:
+        if Path(output).exists() and os.path.samefile(input_path, output):
+            raise InputError(f"{output} is the input file {input_path}: writing it would destroy the input; "
+                             "choose another output path")
 
 
 def detect_format(path: str | os.PathLike, given: str | None = None) -> str:
@@ -259,13 +268,14 @@ class ResultWriter:
             if self._csv and new:
                 self._csv.writeheader()
 
-    def done_ids(self) -> set[str]:
-        """Ids already in the output (for ``--resume``)."""
+    def done_ids(self) -> collections.Counter[str]:
+        """How many rows of each id the output already holds (for ``--resume``)."""
         if self.fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return {str(i) for part in sorted(self.parts.glob("part-*.parquet")) for i in pq.read_table(part, columns=["id"]).column("id").to_pylist()}
-        return set(read_ids(self.path, self.fmt))
+            return collections.Counter(str(i) for part in sorted(self.parts.glob("part-*.parquet"))
+                                       for i in pq.read_table(part, columns=["id"]).column("id").to_pylist())
+        return collections.Counter(read_ids(self.path, self.fmt))
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         if not rows:

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from scipy.stats import binomtest
 
-from .io import read_table
+from .io import read_table, refuse_overwriting
 from .labels import DEFAULT_SENTIMENTS
 
 WORST = "miserable"
@@ -88,7 +88,6 @@ def build_report(scored_path: str | Path, output_dir: str | Path, *, time_col: s
                  examples: int = 5, fmt: str | None = None) -> Path:
     """Write ``moments.csv``, ``summary.json``, the charts and a self-contained ``report.html``; returns the HTML path."""
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     rows = read_table(scored_path, fmt)
     missing = [c for c in ("id", "moment", "sentiment", *([time_col] if time_col else [])) if rows and c not in rows[0]]
     if not rows:
@@ -101,6 +100,9 @@ def build_report(scored_path: str | Path, output_dir: str | Path, *, time_col: s
         sentiments.append(WORST)
     table = moment_table(rows, sentiments)
     worst = WORST if WORST in sentiments else sentiments[-1]
+    written = ["moments.csv", "summary.json", "heatmap.png", f"{worst}_share.png", f"{worst}_by_week.png", "report.html"]
+    refuse_overwriting(scored_path, output_dir, *(output_dir / name for name in written))
+    output_dir.mkdir(parents=True, exist_ok=True)
     _write_csv(table, sentiments, output_dir / "moments.csv")
     charts = {"heatmap": _heatmap(table, sentiments, output_dir / "heatmap.png"),
               "worst_share": _share_bars(table, worst, output_dir / f"{worst}_share.png")}

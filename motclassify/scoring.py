@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import sys
@@ -13,7 +14,8 @@ from typing import Any, Iterable
 from tqdm.auto import tqdm
 
 from .classifier import MomentClassifier
-from .io import InputRecord, Layout, ResultWriter, count_records, detect_format, read_ids, read_transcripts
+from .io import (InputRecord, Layout, ResultWriter, count_records, detect_format, read_ids, read_transcripts,
+                 refuse_overwriting)
 from .prediction import Prediction
 from .transcript import Transcript
 
@@ -28,12 +30,17 @@ class ScoreSummary:
     output: Path
     errors_path: Path
     seconds: float
+    repeated_ids: int = 0
 
     def line(self) -> str:
         rate = self.scored / self.seconds if self.seconds > 0 else 0.0
         text = f"scored {self.scored} transcripts ({rate:.1f}/s) -> {self.output}; {self.errors} errors"
         text += f" -> {self.errors_path}" if self.errors else ""
-        return text + (f"; {self.skipped} already done (resumed)" if self.skipped else "")
+        text += f"; {self.skipped} already done (resumed)" if self.skipped else ""
+        if self.repeated_ids:
+            text += (f"; warning: {self.repeated_ids} records repeat an earlier record's id (each was scored; "
+                     "--resume counts an id's occurrences)")
+        return text
 
 
 def result_columns(classifier: MomentClassifier, fmt: str, keep_cols: Iterable[str] = ()) -> list[str]:
@@ -64,29 +71,35 @@ def score_file(classifier: MomentClassifier, input_path: str | Path, output_path
                progress: bool | None = None) -> ScoreSummary:
     """Score every transcript of ``input_path`` into ``output_path``; bad records go to the errors file.
 
-    Memory stays flat: records are read, scored and written ``chunk_size`` at a time.
+    Memory stays flat: records are read, scored and written ``chunk_size`` at a time. Records that share an id
+    are each scored (and counted in ``repeated_ids``); ``resume`` skips an id's first N occurrences when the
+    output and errors file hold N rows of it, so a resumed run writes what an uninterrupted one would.
     """
     started = time.perf_counter()
     input_format = detect_format(input_path, input_format)
     output_format = detect_format(output_path, output_format)
     output_path = Path(output_path)
     errors_path = Path(errors_path) if errors_path else output_path.with_name(output_path.stem + ".errors.jsonl")
+    refuse_overwriting(input_path, output_path, errors_path)
     records = read_transcripts(input_path, input_format, layout)
     writer = ResultWriter(output_path, output_format, result_columns(classifier, output_format, layout.keep_cols), resume)
-    done = writer.done_ids() | (set(read_ids(errors_path, "jsonl")) if resume else set())
+    done = writer.done_ids() + (collections.Counter(read_ids(errors_path, "jsonl")) if resume else collections.Counter())
+    seen: collections.Counter[str] = collections.Counter()
     if not resume:
         errors_path.unlink(missing_ok=True)
     total = None if layout.conversation_col else count_records(input_path, input_format)
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=total, unit=" transcripts", disable=not show, dynamic_ncols=True, smoothing=0.1)
-    scored = errors = skipped = 0
+    scored = errors = skipped = repeated = 0
     try:
         with open(errors_path, "a", encoding="utf-8") as error_file:
             for chunk in iter(lambda: list(itertools.islice(records, chunk_size)), []):
                 good: list[tuple[InputRecord, Transcript]] = []
                 bad: list[dict[str, Any]] = []
                 for record in chunk:
-                    if record.id in done:
+                    seen[record.id] += 1
+                    repeated += seen[record.id] > 1
+                    if seen[record.id] <= done[record.id]:
                         skipped += 1
                         continue
                     if record.error is None:
@@ -108,5 +121,5 @@ def score_file(classifier: MomentClassifier, input_path: str | Path, output_path
         writer.close()
     if errors == 0 and errors_path.exists() and errors_path.stat().st_size == 0:
         errors_path.unlink()
-    return ScoreSummary(scored, errors, skipped, output_path, errors_path, time.perf_counter() - started)
+    return ScoreSummary(scored, errors, skipped, output_path, errors_path, time.perf_counter() - started, repeated)
 

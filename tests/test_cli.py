@@ -215,3 +215,49 @@ def test_help_is_complete_with_examples():
     for name, sub in parser._subparsers._group_actions[0].choices.items():
         text = sub.format_help()
         assert "example" in text and f"motclassify {name}" in text
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_output_that_is_the_input_is_refused_and_the_input_kept(tiny_trained_dir, tmp_path, fmt):
+    source = tmp_path / f"in.{fmt}"
+    if fmt == "jsonl":
+        source.write_text("".join(json.dumps({"id": f"t{i}", "text": f"Customer: my parcel {i} is late"}) + "\n" for i in range(5)))
+    else:
+        source.write_text("id,text\n" + "".join(f"t{i},my parcel {i} is late\n" for i in range(5)))
+    link = tmp_path / f"link.{fmt}"
+    link.symlink_to(source)
+    before = source.read_bytes()
+    for extra in (["-o", source], ["-o", link], ["-o", tmp_path / "out.jsonl", "--errors", source]):
+        result = run("score", source, *extra, "--model", tiny_trained_dir, check=False)
+        assert result.returncode == 2 and "is the input file" in result.stderr, result.stderr
+        assert source.read_bytes() == before
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_report_never_writes_over_the_scored_file(tmp_path):
+    report_dir = tmp_path / "report"
+    report_dir.mkdir()
+    scored = report_dir / "moments.csv"
+    scored.write_text("id,moment,sentiment\na,billing,miserable\nb,access,average\n")
+    before = scored.read_bytes()
+    for output in (report_dir, scored):
+        result = run("report", scored, "-o", output, check=False)
+        assert result.returncode == 2 and "is the input file" in result.stderr, result.stderr
+        assert scored.read_bytes() == before
+
+
+def test_repeated_ids_are_counted_and_resume_exactly(tiny_trained_dir, tmp_path):
+    source = tmp_path / "in.jsonl"
+    ids = [f"t{i % 7}" for i in range(24)]  # every id repeats, in and across chunks
+    source.write_text("".join(json.dumps({"id": rid, "text": f"Customer: question {n} about my invoice"}) + "\n"
+                              for n, rid in enumerate(ids)))
+    full, partial = tmp_path / "full.jsonl", tmp_path / "partial.jsonl"
+    result = run("score", source, "-o", full, "--model", tiny_trained_dir, "--chunk-size", "5")
+    assert "17 records repeat an earlier record's id" in result.stdout
+    run("score", source, "-o", partial, "--model", tiny_trained_dir, "--chunk-size", "5")
+    partial.write_text("".join(partial.read_text().splitlines(keepends=True)[:10]))  # interrupted after 2 chunks
+    result = run("score", source, "-o", partial, "--model", tiny_trained_dir, "--chunk-size", "5", "--resume")
+    assert "10 already done" in result.stdout
+    a, b = read_table(full), read_table(partial)
+    assert len(b) == 24 and [r["id"] for r in a] == [r["id"] for r in b]
+    assert [r["moment_score"] for r in a] == pytest.approx([r["moment_score"] for r in b], abs=1e-4)
