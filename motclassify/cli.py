@@ -162,7 +162,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if head not in report:
             continue
         result = report[head]
-        print(f"\n{head}: macro-F1 {result['macro_f1']:.3f}  accuracy {result['accuracy']:.3f}  n={result['support']}")
+        print(f"\n{head}: macro-F1 {result['macro_f1']:.3f} (over the {len(result['macro_f1_labels'])} labels present "
+              f"in the data)  accuracy {result['accuracy']:.3f}  n={result['support']}")
         print(f"  {'label':<16}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
         for label, s in result["per_class"].items():
             print(f"  {label:<16}{s['precision']:>10.3f}{s['recall']:>10.3f}{s['f1-score']:>10.3f}{int(s['support']):>10}")

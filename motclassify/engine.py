@@ -203,9 +203,8 @@ class Engine:
         owner, first, last = (np.asarray(column) for column in zip(*spans))
         with torch.inference_mode():
             to_device = lambda array: torch.as_tensor(array).to(self.device)  # noqa: E731
-            features = self.model.span_features(
+            moment, sentiment = self.model.span_logits(
                 to_device(np.concatenate([s.sums for s in stats])), to_device(np.concatenate([s.counts for s in stats])),
                 to_device(offsets[owner] + first), to_device(offsets[owner] + last),
             )
-            moment, sentiment = self.model.heads(features.to(self.model.moment_head.weight.dtype))
         return moment.float().cpu().numpy(), sentiment.float().cpu().numpy()

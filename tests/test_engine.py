@@ -109,7 +109,7 @@ def test_a_batch_mixing_short_windows_and_long_transcripts(small_classifier):
     assert single.moment_scores == pytest.approx(predictions[0].moment_scores, abs=1e-4)
 
 
-def test_span_features_pool_the_whole_span_its_opening_and_its_closing_turns(small_classifier):
+def test_span_parts_pool_the_whole_span_its_opening_its_closing_turns_and_its_last_turn(small_classifier):
     model = small_classifier.engine.model
     lead, tail = model.config.lead_turns, model.config.tail_turns
     assert lead > 0
@@ -119,9 +119,18 @@ def test_span_features_pool_the_whole_span_its_opening_and_its_closing_turns(sma
     def mean(first: int, last: int) -> torch.Tensor:
         return sums[first:last + 1].sum(0) / counts[first:last + 1].sum()
 
-    features = model.span_features(sums, counts, torch.tensor([0, 6]), torch.tensor([5, 6]))
-    torch.testing.assert_close(features[0], torch.cat([mean(0, 5), mean(0, lead - 1), mean(6 - tail, 5)]))
-    torch.testing.assert_close(features[1], torch.cat([mean(6, 6)] * 3))
+    parts = model.span_parts(sums, counts, torch.tensor([0, 6]), torch.tensor([5, 6]))
+    expected = {"all": (mean(0, 5), mean(6, 6)), "lead": (mean(0, lead - 1), mean(6, 6)),
+                "tail": (mean(6 - tail, 5), mean(6, 6)), "last": (mean(5, 5), mean(6, 6))}
+    for name, (first, second) in expected.items():
+        torch.testing.assert_close(parts[name][0], first)
+        torch.testing.assert_close(parts[name][1], second)
+
+
+def test_the_sentiment_head_reads_the_ending_and_the_moment_head_the_opening(small_classifier):
+    model = small_classifier.engine.model
+    assert model.config.head_features == {"moment": ["all", "lead", "tail"], "sentiment": ["all", "tail", "last"]}
+    assert model.sentiment_head.in_features == model.moment_head.in_features == 3 * model.hidden_size
 
 
 def test_model_folders_without_lead_turns_load_with_two_part_features(tmp_path):
@@ -130,11 +139,29 @@ def test_model_folders_without_lead_turns_load_with_two_part_features(tmp_path):
     from motclassify import MomentClassifier
     from motclassify.model import ModelConfig, build_model, save_model_folder, stored_state
 
-    model, _ = build_model(ModelConfig(max_length=64, lead_turns=0, name="two-part"))
+    two_parts = {"moment": ["all", "tail"], "sentiment": ["all", "tail"]}
+    model, _ = build_model(ModelConfig(max_length=64, lead_turns=0, head_features=two_parts, name="two-part"))
     folder = save_model_folder(model.config, stored_state(model), tmp_path / "model")
     config = json.loads((folder / "config.json").read_text())
-    del config["lead_turns"]  # as written before lead pooling existed
+    del config["lead_turns"], config["head_features"]  # as written before lead pooling existed
     (folder / "config.json").write_text(json.dumps(config))
     classifier = MomentClassifier.load(folder, device="cpu")
     assert classifier.engine.model.moment_head.in_features == 2 * model.hidden_size
     assert classifier.predict_one("customer: my parcel is late again").moment in classifier.moments
+
+
+def test_model_folders_without_head_features_load_with_three_part_features_on_both_heads(tmp_path):
+    import json
+
+    from motclassify import MomentClassifier
+    from motclassify.model import ModelConfig, build_model, save_model_folder, stored_state
+
+    legacy = {"moment": ["all", "lead", "tail"], "sentiment": ["all", "lead", "tail"]}
+    model, _ = build_model(ModelConfig(max_length=64, head_features=legacy, name="same-parts"))
+    folder = save_model_folder(model.config, stored_state(model), tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    del config["head_features"]  # as written before each head had its own features
+    (folder / "config.json").write_text(json.dumps(config))
+    classifier = MomentClassifier.load(folder, device="cpu")
+    assert classifier.config.head_features == legacy
+    assert classifier.predict_one("customer: my parcel is late again").sentiment in classifier.sentiments
