@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import warnings
 from pathlib import Path
@@ -13,11 +12,11 @@ import numpy as np
 from .engine import Engine, TurnStats
 from .labels import LabelSpace
 from .model import CONFIG_FILE, ModelConfig, ModelFormatError, load_model_folder, save_model_folder
-from .prediction import Prediction, Segment, Trajectory
+from .prediction import Prediction, Segment, Skipped, Trajectory
+from .spans import local_spans, opening_spans, segment_spans, whole_spans
 from .transcript import Transcript, TranscriptLike
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "default"
-SEGMENT_MIN_TURNS = 4  # transcripts shorter than this hold one segment
 
 
 class Probabilities(NamedTuple):
@@ -98,45 +97,71 @@ class MomentClassifier:
     def sentiments(self) -> tuple[str, ...]:
         return self.labels.sentiments
 
-    def predict(self, transcripts: Iterable[TranscriptLike]) -> list[Prediction]:
+    def predict(self, transcripts: Iterable[TranscriptLike], errors: str = "raise") -> list[Prediction | Skipped]:
         """One :class:`Prediction` per transcript, in input order.
 
         Transcripts may be plain text (``Customer: ...`` lines or one message), lists of
         ``{"speaker", "text"}`` dicts, records with ``turns`` or ``text``, or :class:`Transcript` objects.
+        ``errors="raise"`` (default): a transcript that cannot be read raises ``ValueError`` naming its position
+        and id; ``errors="skip"``: it comes back as a :class:`Skipped` saying why, and the rest are predicted.
         """
         if isinstance(transcripts, (str, Transcript, Mapping)):
             raise TypeError("predict takes a list of transcripts; use predict_one for a single transcript")
-        return list(self.predict_iter(transcripts))
+        return list(self.predict_iter(transcripts, errors=errors))
 
     def predict_one(self, transcript: TranscriptLike) -> Prediction:
         """The prediction for a single transcript."""
         return self._predict_chunk([Transcript.parse(transcript)])[0]
 
-    def predict_iter(self, transcripts: Iterable[TranscriptLike]) -> Iterator[Prediction]:
-        """Predictions streamed chunk by chunk, in input order; memory stays bounded for any input length."""
-        for chunk in self._chunks(transcripts):
-            yield from self._predict_chunk(chunk)
+    def predict_iter(self, transcripts: Iterable[TranscriptLike], errors: str = "raise") -> Iterator[Prediction | Skipped]:
+        """Predictions streamed chunk by chunk, in input order; memory stays bounded for any input length.
+
+        ``errors`` as in :meth:`predict`; with ``"raise"``, every prediction before the bad transcript is yielded first.
+        """
+        for chunk in self._chunks(transcripts, errors):
+            predicted = iter(self._predict_chunk([t for t in chunk if isinstance(t, Transcript)]))
+            yield from (next(predicted) if isinstance(item, Transcript) else item for item in chunk)
 
     def predict_proba(self, transcripts: Iterable[TranscriptLike]) -> Probabilities:
         """Calibrated, prior-adjusted probabilities of both heads, columns in ``moments`` / ``sentiments`` order.
 
         Only the whole-transcript heads run (no segments or trajectory), so this is the cheaper call for scoring.
+        A transcript that cannot be read raises ``ValueError`` naming its position and id.
         """
         if isinstance(transcripts, (str, Transcript, Mapping)):
             raise TypeError("predict_proba takes a list of transcripts")
         moment = [np.empty((0, len(self.moments)))]
         sentiment = [np.empty((0, len(self.sentiments)))]
-        for chunk in self._chunks(transcripts):
+        for chunk in self._chunks(transcripts, "raise"):
             stats = self.engine.turn_stats(chunk)
-            moment_p, sentiment_p = self._span_probabilities(stats, _whole_spans(chunk))
+            moment_p, sentiment_p = self._span_probabilities(stats, whole_spans(chunk))
             moment.append(moment_p)
             sentiment.append(sentiment_p)
         return Probabilities(np.concatenate(moment).astype(np.float32), np.concatenate(sentiment).astype(np.float32))
 
-    def _chunks(self, transcripts: Iterable[TranscriptLike]) -> Iterator[list[Transcript]]:
-        iterator = iter(transcripts)
-        while chunk := list(itertools.islice(iterator, self.chunk_size)):
-            yield [Transcript.parse(item) for item in chunk]
+    def _chunks(self, transcripts: Iterable[TranscriptLike], errors: str) -> Iterator[list[Transcript | Skipped]]:
+        """Parsed transcripts ``chunk_size`` at a time; a chunk ends early (and then raises) at a bad one under
+        ``errors="raise"``, and holds a :class:`Skipped` in its place under ``errors="skip"``."""
+        if errors not in ("raise", "skip"):
+            raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
+        chunk: list[Transcript | Skipped] = []
+        for position, item in enumerate(transcripts):
+            try:
+                chunk.append(Transcript.parse(item))
+            except ValueError as error:
+                item_id = item.get("id") if isinstance(item, Mapping) else None
+                where = f"item {position}" + (f" (id {item_id!r})" if item_id is not None else "")
+                reason = str(error).split(": ", 1)[-1]
+                if errors == "raise":
+                    if chunk:
+                        yield chunk
+                    raise ValueError(f"{where}: {reason}") from error
+                chunk.append(Skipped(position, None if item_id is None else str(item_id), reason))
+            if len(chunk) == self.chunk_size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write this model as a folder that :meth:`load` reads back."""
@@ -172,26 +197,20 @@ class MomentClassifier:
         return self._probabilities(moment_logits, "moment"), self._probabilities(sentiment_logits, "sentiment")
 
     def _predict_chunk(self, transcripts: list[Transcript]) -> list[Prediction]:
+        if not transcripts:
+            return []
         stats = self.engine.turn_stats(transcripts)
-        lengths = [len(t.turns) for t in transcripts]
-        whole = _whole_spans(transcripts)
-        opening = [(i, 0, min(n, max(2, n // 3)) - 1) for i, n in enumerate(lengths)]
-        local = [(i, max(0, t - 1), min(n - 1, t + 1)) for i, n in enumerate(lengths) if n >= SEGMENT_MIN_TURNS for t in range(n)]
-        moment_p, sentiment_p = self._span_probabilities(stats, whole + opening + local)
         count = len(transcripts)
-        local_moments = iter(moment_p[2 * count:].argmax(axis=1))
-        segment_spans = [
-            [(i, first, last) for first, last in _runs([next(local_moments) for _ in range(n)])]
-            if n >= SEGMENT_MIN_TURNS else [whole[i]]
-            for i, n in enumerate(lengths)
-        ]
-        segment_moment_p, segment_sentiment_p = self._span_probabilities(stats, [s for spans in segment_spans for s in spans])
+        moment_p, sentiment_p = self._span_probabilities(
+            stats, whole_spans(transcripts) + opening_spans(transcripts) + local_spans(transcripts))
+        segments_of = segment_spans(transcripts, moment_p[2 * count:].argmax(axis=1))
+        segment_moment_p, segment_sentiment_p = self._span_probabilities(stats, [s for spans in segments_of for s in spans])
         segment_rows = iter(range(len(segment_moment_p)))
         predictions = []
         for i, transcript in enumerate(transcripts):
             moment = self.moments[int(moment_p[i].argmax())]
             segments = []
-            for _, first, last in segment_spans[i]:
+            for _, first, last in segments_of[i]:
                 row = next(segment_rows)
                 m, s = int(segment_moment_p[row].argmax()), int(segment_sentiment_p[row].argmax())
                 segments.append(Segment((first, last), self.moments[m], self.sentiments[s],
@@ -211,29 +230,5 @@ class MomentClassifier:
         return predictions
 
 
-def _whole_spans(transcripts: Sequence[Transcript]) -> list[tuple[int, int, int]]:
-    """``(transcript index, first turn, last turn)`` of each whole transcript."""
-    return [(i, 0, len(t.turns) - 1) for i, t in enumerate(transcripts)]
-
-
 def _scores(labels: Sequence[str], row: np.ndarray) -> dict[str, float]:
     return {label: round(float(p), 6) for label, p in zip(labels, row)}
-
-
-def _runs(labels: list[int], min_turns: int = 2) -> list[tuple[int, int]]:
-    """Turn ranges of consecutive equal labels; runs shorter than ``min_turns`` join the run before (or after)."""
-    runs: list[list[int]] = []
-    for index, label in enumerate(labels):
-        if runs and runs[-1][2] == label:
-            runs[-1][1] = index
-        else:
-            runs.append([index, index, label])
-    merged: list[list[int]] = []
-    for run in runs:
-        if merged and (run[1] - run[0] + 1 < min_turns or merged[-1][2] == run[2]):
-            merged[-1][1] = run[1]
-        elif merged and merged[-1][1] - merged[-1][0] + 1 < min_turns:
-            merged[-1][1], merged[-1][2] = run[1], run[2]
-        else:
-            merged.append(run)
-    return [(first, last) for first, last, _ in merged]

@@ -19,7 +19,7 @@ class Segment:
 
 @dataclass(frozen=True)
 class Trajectory:
-    """Sentiment scores over the opening third of the conversation and over the whole of it (the outcome)."""
+    """Sentiment scores of the opening (up to the customer's first message) and of the whole conversation (the outcome)."""
 
     start_scores: dict[str, float]
     end_scores: dict[str, float]
@@ -80,3 +80,15 @@ class Prediction:
             "model": self.model,
             "model_version": self.model_version,
         }
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A transcript that could not be read, returned in its place by ``predict(..., errors="skip")``."""
+
+    position: int
+    id: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "position": self.position, "error": self.reason}

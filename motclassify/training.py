@@ -47,6 +47,7 @@ class TrainingArguments:
     validation_fraction: float = 0.15
     class_weights: bool = True
     segment_loss_weight: float = 0.5
+    head_features: dict[str, list[str]] | None = None  # what each head reads (see MomentModel); None keeps the start's
     seed: int = 13
     threads: int | None = None
     progress: bool = True
@@ -88,7 +89,8 @@ def train(train_data: Any, eval_data: Any = None, *, base_model: str | os.PathLi
         train_examples, validation = stratified_split(train_examples, args.validation_fraction, args.seed)
 
     config = replace(start.config, labels=labels, max_length=args.max_length, lora_rank=args.lora_rank,
-                     lora_alpha=args.lora_alpha, name=args.name, version=args.version, trained=True)
+                     lora_alpha=args.lora_alpha, name=args.name, version=args.version, trained=True,
+                     head_features=args.head_features or start.config.head_features)
     model, base_path = build_model(config, start.encoder_override)
     start.load_into(model)
     encoder = Encoder(load_tokenizer(base_path / TOKENIZER_FILE), config.max_length, config.window_overlap_tokens)

@@ -5,7 +5,7 @@
 A thread's final labels are the labellers' where they agree and the adjudicator's where they do not.
 The split is by company, so the real dev and test splits hold companies that training never saw.
 Real-style threads (``training/data/real_style/threads_*.jsonl``) open with training companies' real messages:
-they are checked against the taxonomy and must name a training company.
+they are checked against the taxonomy and must name a training company (any that does not stops the run).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
 sys.path.insert(0, str(Path(__file__).parent))
+from corpus import DATA, read_jsonl, real_style, write_jsonl  # noqa: E402
 from prepare import MOMENTS, SENTIMENTS, problems  # noqa: E402
 
-ROOT = Path(__file__).parent / "data"
-REAL, STYLE = ROOT / "real", ROOT / "real_style"
+REAL = DATA / "real"
 LABELLING = REAL / "labelling"
 HEADS = ("moment", "sentiment")
 COMPANY_SPLIT = {
@@ -31,10 +31,6 @@ COMPANY_SPLIT = {
     **dict.fromkeys(["zoom_us", "GoDaddyHelp", "SouthwestAir", "YahooCare"], "dev"),
     **dict.fromkeys(["HPSupport", "DropboxSupport", "ChaseSupport"], "test"),
 }
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def by_id(pattern: str) -> dict[str, dict]:
@@ -75,32 +71,29 @@ def merge() -> tuple[list[dict], dict]:
     return records, agreement
 
 
-def real_style() -> list[dict]:
-    """The authored real-style threads, checked; all open with training companies' messages."""
+def checked_real_style() -> list[dict]:
+    """The authored real-style threads that pass the taxonomy checks and open with a training company's message."""
     records = []
-    for path in sorted(STYLE.glob("threads_*.jsonl")):
-        for number, record in enumerate(read_jsonl(path), 1):
-            found = problems(record)
-            if COMPANY_SPLIT.get(record.get("company")) != "train":
-                found.append(f"company {record.get('company')!r} is not a training company")
-            if found:
-                print(f"skip {path.name}:{number}: {', '.join(found)}", file=sys.stderr)
-                continue
-            records.append(record)
+    for record in real_style():
+        found = problems(record)
+        if COMPANY_SPLIT.get(record.get("company")) != "train":
+            found.append(f"company {record.get('company')!r} is not a training company")
+        if found:
+            raise SystemExit(f"real-style thread {record.get('id')}: {', '.join(found)}")
+        records.append(record)
     return records
 
 
 def main() -> None:
     records, agreement = merge()
-    with open(REAL / "real.jsonl", "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    write_jsonl(records, REAL / "real.jsonl")
     count = collections.Counter
     agreement["splits"] = {
         split: {"threads": len(part), "companies": sorted({r["company"] for r in part}),
                 "moments": {m: n for m in MOMENTS if (n := count(r["moment"] for r in part)[m])},
                 "sentiments": {s: n for s in SENTIMENTS if (n := count(r["sentiment"] for r in part)[s])}}
         for split in ("train", "dev", "test") for part in [[r for r in records if r["split"] == split]]}
-    style = real_style()
+    style = checked_real_style()
     agreement["real_style_threads"] = {"threads": len(style), "channels": dict(count(r["channel"] for r in style)),
                                        "sentiments": dict(count(r["sentiment"] for r in style))}
     (REAL / "agreement.json").write_text(json.dumps(agreement, indent=2) + "\n")

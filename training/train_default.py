@@ -1,10 +1,15 @@
-"""Rebuild the default model from the corpus, with one command:
+"""Rebuild the default model, with one command:
 
-    python training/train_default.py
+    python training/train_default.py                     # both stages (about 60 + 35 minutes on a 2-core CPU)
+    python training/train_default.py --stage1 DIR        # stage 2 only, continuing from a stage-1 model folder
 
-Steps: check the corpus and cut the split (prepare.py), augment the training split (augment.py), fine-tune
-with the shipped hyper-parameters (early stopping and calibration on dev), write the model into
-motclassify/models/default/, then score the untouched test split into training/results/test_metrics.json.
+Stage 1 learns the task from the authored corpus: check it and cut its split (prepare.py), augment the training
+split (augment.py), fine-tune from the base encoder (early stopping and calibration on the authored dev split).
+Stage 2 adapts it to real conversations: merge and split the labelled real threads (prepare_real.py), continue
+from stage 1 on the authored training split + the real training threads + the real-style threads
+(corpus.training_records), with early stopping and temperature calibration on the real dev split (companies
+that training never saw). The model is written into motclassify/models/default/; the real and authored test
+splits, never used for training or tuning, are scored into training/results/test_metrics.json.
 """
 
 from __future__ import annotations
@@ -19,38 +24,61 @@ from pathlib import Path
 ROOT = Path(__file__).parent
 REPO = ROOT.parent
 DEFAULT_MODEL = REPO / "motclassify" / "models" / "default"
+WORK = ROOT / "work"
+
+sys.path.insert(0, str(ROOT))
+from corpus import authored, real, training_records, write_jsonl  # noqa: E402
+
+
+def run(script: str) -> None:
+    subprocess.run([sys.executable, str(ROOT / script)], check=True)
+
+
+def stage1(epochs: int, patience: int) -> Path:
+    import motclassify
+
+    run("prepare.py")
+    run("augment.py")
+    folder = WORK / "stage1"
+    shutil.rmtree(folder, ignore_errors=True)
+    motclassify.train(WORK / "train_augmented.jsonl", ROOT / "data" / "splits" / "dev.jsonl", output_dir=folder,
+                      epochs=epochs, patience=patience, name="motclassify-default-stage1", version="1")
+    return folder
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default=str(DEFAULT_MODEL), help="model folder (default: the packaged default model)")
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--skip-prepare", action="store_true", help="use the split files as they are")
-    parser.add_argument("--patience", type=int, default=2, help="epochs without dev improvement before stopping; the best epoch on dev is kept")
+    parser.add_argument("--stage1", help="a stage-1 model folder to continue from (default: train stage 1 first)")
+    parser.add_argument("--stage1-epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3, help="stage-2 epochs; the best epoch on real dev is kept")
+    parser.add_argument("--patience", type=int, default=2, help="epochs without dev improvement before stopping")
     args = parser.parse_args()
-
-    for step in ("augment.py",) if args.skip_prepare else ("prepare.py", "augment.py"):
-        subprocess.run([sys.executable, str(ROOT / step)], check=True)
 
     import motclassify
     from motclassify.evaluation import evaluate
+    from motclassify.model import HEAD_FEATURES
 
+    start = Path(args.stage1) if args.stage1 else stage1(args.stage1_epochs, args.patience)
+    run("prepare_real.py")
+    train_file = write_jsonl(training_records(), WORK / "train_stage2.jsonl")
+    dev_file = write_jsonl(real("dev"), WORK / "real_dev.jsonl")
     output = Path(args.output)
     staging = output.with_name(output.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
-    classifier = motclassify.train(ROOT / "work" / "train_augmented.jsonl", ROOT / "data" / "splits" / "dev.jsonl",
-                                   output_dir=staging, epochs=args.epochs, patience=args.patience,
-                                   name="motclassify-default",
+    classifier = motclassify.train(train_file, dev_file, base_model=start, output_dir=staging, epochs=args.epochs,
+                                   patience=args.patience, head_features=HEAD_FEATURES, name="motclassify-default",
                                    version=motclassify.__version__)
-    report = evaluate(classifier, ROOT / "data" / "splits" / "test.jsonl")
+    report = {"real test": evaluate(classifier, real("test")), "authored test": evaluate(classifier, authored("test"))}
     shutil.rmtree(output, ignore_errors=True)
     staging.replace(output)
     results = ROOT / "results"
     results.mkdir(exist_ok=True)
     (results / "test_metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     shutil.copy(output / "metrics.json", results / "dev_metrics.json")
-    print(f"default model -> {output}; test macro-F1 moment {report['moment']['macro_f1']:.3f}, "
-          f"sentiment {report['sentiment']['macro_f1']:.3f}")
+    print(f"default model -> {output}; " + "; ".join(
+        f"{name} macro-F1 moment {r['moment']['macro_f1']:.3f}, sentiment {r['sentiment']['macro_f1']:.3f}"
+        for name, r in report.items()))
 
 
 if __name__ == "__main__":
