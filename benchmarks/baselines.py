@@ -37,6 +37,7 @@ from motclassify.metrics import macro_f1
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT / "training"))
 from corpus import authored, real, training_records  # noqa: E402
+
 MOMENT_DESCRIPTIONS = {
     "discovery": "deciding whether to buy: questions about products, plans, prices, availability, compatibility before buying",
     "purchase": "buying or booking: checkout, placing or changing an order or booking, payment failing at checkout, promo code",

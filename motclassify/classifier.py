@@ -10,8 +10,9 @@ from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from .engine import Engine, TurnStats
+from .errors import InputError, ModelFormatError, MotclassifyError
 from .labels import LabelSpace
-from .model import CONFIG_FILE, ModelConfig, ModelFormatError, load_model_folder, save_model_folder
+from .model import CONFIG_FILE, ModelConfig, load_model_folder, save_model_folder
 from .prediction import Prediction, Segment, Skipped, Trajectory
 from .spans import local_spans, opening_spans, segment_spans, whole_spans
 from .transcript import Transcript, TranscriptLike
@@ -143,7 +144,7 @@ class MomentClassifier:
         """Parsed transcripts ``chunk_size`` at a time; a chunk ends early (and then raises) at a bad one under
         ``errors="raise"``, and holds a :class:`Skipped` in its place under ``errors="skip"``."""
         if errors not in ("raise", "skip"):
-            raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
+            raise MotclassifyError(f"errors must be 'raise' or 'skip', got {errors!r}")
         chunk: list[Transcript | Skipped] = []
         for position, item in enumerate(transcripts):
             try:
@@ -155,7 +156,7 @@ class MomentClassifier:
                 if errors == "raise":
                     if chunk:
                         yield chunk
-                    raise ValueError(f"{where}: {reason}") from error
+                    raise InputError(f"{where}: {reason}") from error
                 chunk.append(Skipped(position, None if item_id is None else str(item_id), reason))
             if len(chunk) == self.chunk_size:
                 yield chunk
@@ -183,7 +184,7 @@ class MomentClassifier:
         target = dict(self.priors.get(head, {}))
         unknown = set(target) - set(labels)
         if unknown:
-            raise ValueError(f"priors[{head!r}] names unknown labels {sorted(unknown)}; the model's are {list(labels)}")
+            raise MotclassifyError(f"priors[{head!r}] names unknown labels {sorted(unknown)}; the model's are {list(labels)}")
         trained = self.config.train_priors.get(head) or {label: 1 / len(labels) for label in labels}
         return np.array([target.get(label, trained[label]) / trained[label] for label in labels], np.float64)
 

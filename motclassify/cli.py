@@ -7,10 +7,12 @@ import json
 import logging
 import sys
 import textwrap
+import traceback
 import warnings
 from pathlib import Path
 
 from . import __version__
+from .errors import MotclassifyError
 
 EXAMPLES = {
     "main": """\
@@ -129,8 +131,15 @@ def _classifier(args: argparse.Namespace):
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from .io import Layout
+    from .io import Layout, conversation_key_hint
     from .scoring import score_file
+
+    if not args.conversation_col and Path(args.input).is_file():
+        key = conversation_key_hint(args.input, args.input_format)
+        if key:
+            print(f"motclassify: warning: column {key!r} repeats across rows, so each row may be one message of a "
+                  f"conversation; to score conversations pass --conversation-col {key} (and --speaker-col, --order-col)",
+                  file=sys.stderr)
 
     layout = Layout(text_col=args.text_col, id_col=args.id_col, conversation_col=args.conversation_col,
                     speaker_col=args.speaker_col, order_col=args.order_col,
@@ -226,9 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("motclassify: interrupted; rerun with --resume to continue", file=sys.stderr)
         return 130
-    except (ValueError, OSError, RuntimeError) as error:  # our errors are ValueErrors with one clear line
+    except (MotclassifyError, OSError) as error:  # errors that say what to do in one line; anything else is a bug
         if args.debug:
-            raise
+            traceback.print_exc()
+            return 2
         message = textwrap.shorten(str(error).splitlines()[0] if str(error) else type(error).__name__, 400)
         print(f"motclassify: error: {message} (rerun with --debug for the traceback)", file=sys.stderr)
         return 2

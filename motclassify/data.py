@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from .errors import DataError, InputError
+from .io import read_rows
 from .transcript import Transcript
-
-
-class DataError(ValueError):
-    """Labelled data that cannot be used, with the record and the reason."""
 
 
 @dataclass(frozen=True)
@@ -37,30 +34,19 @@ class Example:
 
 
 def read_records(source: str | os.PathLike) -> Iterable[tuple[str, dict[str, Any]]]:
-    """Yield ``(location, record)`` from a JSONL or CSV file; the location names the line or row for errors."""
+    """Yield ``(location, record)`` from a JSONL, CSV (or TSV) or Parquet file, read by the same reader as
+    ``motclassify score``; the location names the line or row for errors."""
     path = Path(source)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise DataError(f"{path} line {number}: not valid JSON ({error.msg})") from error
-                if not isinstance(record, dict):
-                    raise DataError(f"{path} line {number}: expected a JSON object, got {type(record).__name__}")
-                yield f"{path.name} line {number}", record
-    elif suffix in (".csv", ".tsv"):
-        with open(path, encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
-            for number, row in enumerate(reader, 2):
-                yield f"{path.name} row {number}", {k: (v if v != "" else None) for k, v in row.items()}
-    else:
-        raise DataError(f"{path}: unknown file type {suffix!r}; use .jsonl or .csv")
+    try:
+        _, rows = read_rows(path)
+    except InputError as error:
+        raise DataError(str(error)) from error
+    for where, row in rows:
+        if isinstance(row, str):
+            raise DataError(f"{path.name} {where}: {row}")
+        yield f"{path.name} {where}", {k: (None if v == "" else v) for k, v in row.items()}
 
 
 def load_examples(data: Any, moments: Sequence[str] | None = None, sentiments: Sequence[str] | None = None) -> list[Example]:
@@ -88,14 +74,8 @@ def _example(location: str, record: Mapping[str, Any], moments: Sequence[str] | 
     name = location + (f" (id {record['id']!r})" if record.get("id") is not None else "")
     if record.get("turns") is None and record.get("text") is None:
         raise DataError(f"{name}: needs a 'turns' or a 'text' column")
-    fields = dict(record)
-    if isinstance(fields.get("turns"), str):  # turns stored as JSON in a CSV cell
-        try:
-            fields["turns"] = json.loads(fields["turns"])
-        except json.JSONDecodeError as error:
-            raise DataError(f"{name}: 'turns' is not valid JSON ({error.msg})") from error
     try:
-        transcript = Transcript.parse(fields)
+        transcript = Transcript.parse(record)
     except ValueError as error:
         raise DataError(f"{name}: {error}") from error
     moment = _label(name, "moment", record.get("moment"), moments)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from .errors import MotclassifyError
 from .model import MomentModel
 from .transcript import ROLES, Transcript
 
@@ -46,9 +47,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available: use device='cpu' or 'auto'")
+        raise MotclassifyError("device 'cuda' was asked for but no CUDA GPU is available: use device='cpu' or 'auto'")
     if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {device!r} is not supported: use 'auto', 'cpu' or 'cuda'")
+        raise MotclassifyError(f"device {device!r} is not supported: use 'auto', 'cpu' or 'cuda'")
     return resolved
 
 
@@ -71,7 +72,7 @@ class Encoder:
 
     def __init__(self, tokenizer: Tokenizer, max_length: int = 256, overlap_tokens: int = 64):
         if max_length < 16:
-            raise ValueError(f"max_length must be at least 16, got {max_length}")
+            raise MotclassifyError(f"max_length must be at least 16, got {max_length}")
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.overlap_tokens = min(overlap_tokens, (max_length - 2) // 2)
@@ -135,15 +136,15 @@ class Engine:
                  batch_tokens: int = 16384, quantize: str | None = None, threads: int | None = None):
         self.device = resolve_device(device)
         if batch_tokens < model.config.max_length:
-            raise ValueError(f"batch_tokens ({batch_tokens}) must be at least max_length ({model.config.max_length})")
+            raise MotclassifyError(f"batch_tokens ({batch_tokens}) must be at least max_length ({model.config.max_length})")
         self.batch_tokens = batch_tokens
         if threads is not None or torch.get_num_threads() > default_threads():
             torch.set_num_threads(threads or default_threads())
         if quantize not in (None, "int8"):
-            raise ValueError(f"quantize must be None or 'int8', got {quantize!r}")
+            raise MotclassifyError(f"quantize must be None or 'int8', got {quantize!r}")
         if quantize == "int8":
             if self.device.type != "cpu":
-                raise ValueError("quantize='int8' runs on the CPU only; on CUDA the engine uses fp16/bf16 autocast")
+                raise MotclassifyError("quantize='int8' runs on the CPU only; on CUDA the engine uses fp16/bf16 autocast")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model.encoder = torch.ao.quantization.quantize_dynamic(model.encoder, {torch.nn.Linear}, dtype=torch.qint8)

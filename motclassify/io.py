@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import itertools
 import json
 import os
 import shutil
@@ -13,12 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from .errors import InputError
+
 FORMATS = ("jsonl", "csv", "parquet")
 PARTITION_BYTES = 64 << 20  # message-per-row input is grouped in hash partitions of about this size
-
-
-class InputError(ValueError):
-    """The input as a whole cannot be read (missing file, wrong columns, unknown format)."""
 
 
 @dataclass
@@ -52,16 +51,17 @@ def refuse_overwriting(input_path: str | os.PathLike, *outputs: str | os.PathLik
                              "choose another output path")
 
 
-def detect_format(path: str | os.PathLike, given: str | None = None) -> str:
-    """The file format from ``given`` or the file extension."""
+def detect_format(path: str | os.PathLike, given: str | None = None, flag: str = "--format") -> str:
+    """The file format from ``given`` or the file extension; ``flag`` names the option that sets it."""
     if given:
         if given not in FORMATS:
             raise InputError(f"unknown format {given!r}: use one of {', '.join(FORMATS)}")
         return given
     suffix = Path(path).suffix.lower().lstrip(".")
-    fmt = {"jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl", "csv": "csv", "parquet": "parquet", "pq": "parquet"}.get(suffix)
+    fmt = {"jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl", "csv": "csv", "tsv": "csv", "parquet": "parquet",
+           "pq": "parquet"}.get(suffix)
     if fmt is None:
-        raise InputError(f"{path}: cannot tell the format from the extension {suffix!r}; pass --format {'|'.join(FORMATS)}")
+        raise InputError(f"{path}: cannot tell the format from the extension {suffix!r}; pass {flag} {'|'.join(FORMATS)}")
     return fmt
 
 
@@ -127,29 +127,34 @@ def _record(record_id: Any, fallback_id: str, where: str, key: str, value: Any, 
     return InputRecord(identifier, where, {key: value}, keep)
 
 
-def _table_rows(path: Path, fmt: str, layout: Layout) -> Iterator[tuple[str, dict[str, Any] | str]]:
-    """``(where, row)`` pairs, or ``(where, reason)`` for rows that cannot be decoded; checks columns first."""
-    needed = [layout.text_col] + ([layout.conversation_col, layout.speaker_col] if layout.conversation_col else [])
-    needed += [c for c in (layout.order_col, *layout.keep_cols) if c]
+def read_rows(path: str | os.PathLike, fmt: str | None = None,
+              columns: Sequence[str] | None = None) -> tuple[list[str] | None, Iterator[tuple[str, dict[str, Any] | str]]]:
+    """The column names (``None`` for JSONL) and ``(where, row)`` of every record of a JSONL, CSV (or TSV) or
+    Parquet file, ``(where, reason)`` for a record that cannot be decoded. Parquet reads only ``columns`` if given.
+
+    The one reader of record files: scoring, training and evaluation all go through it.
+    """
+    path = Path(path)
+    fmt = detect_format(path, fmt)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
         parquet = pq.ParquetFile(path)
-        _check_columns(path, parquet.schema_arrow.names, needed)
-        columns = [c for c in dict.fromkeys([*needed, layout.id_col]) if c in parquet.schema_arrow.names]
+        names = parquet.schema_arrow.names
+        wanted = [c for c in dict.fromkeys(columns) if c in names] if columns else None
 
         def parquet_rows():
             number = 0
-            for batch in parquet.iter_batches(batch_size=2048, columns=columns):
+            for batch in parquet.iter_batches(batch_size=2048, columns=wanted):
                 for row in batch.to_pylist():
                     number += 1
                     yield f"row {number}", row
-        return parquet_rows()
+        return names, parquet_rows()
     if fmt == "jsonl":
-        return ((where, record) for _, where, record in _jsonl_objects(path))
+        return None, ((where, record) for _, where, record in _jsonl_objects(path))
     handle = open(path, encoding="utf-8", errors="surrogateescape", newline="")
-    reader = csv.DictReader(handle)
-    _check_columns(path, reader.fieldnames or [], needed)
+    reader = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    names = list(reader.fieldnames or [])
 
     def csv_rows():
         with handle:
@@ -159,7 +164,46 @@ def _table_rows(path: Path, fmt: str, layout: Layout) -> Iterator[tuple[str, dic
                     yield where, "bad encoding: not UTF-8"
                 else:
                     yield where, row
-    return csv_rows()
+    return names, csv_rows()
+
+
+def _table_rows(path: Path, fmt: str, layout: Layout) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    """``(where, row)`` pairs, or ``(where, reason)`` for rows that cannot be decoded; checks columns first.
+
+    One row per transcript reads the text column, or a ``turns`` column (JSON text in CSV, a list in Parquet)."""
+    text = layout.text_col
+    wanted = [text, "turns", layout.id_col] + ([layout.conversation_col, layout.speaker_col] if layout.conversation_col else [])
+    wanted += [c for c in (layout.order_col, *layout.keep_cols) if c]
+    names, rows = read_rows(path, fmt, wanted)
+    if names is not None:
+        if not names:
+            raise InputError(f"{path} holds no records")
+        if not layout.conversation_col and text not in names and "turns" in names:
+            text = "turns"
+        needed = [text] + ([layout.conversation_col, layout.speaker_col] if layout.conversation_col else [])
+        _check_columns(path, names, needed + [c for c in (layout.order_col, *layout.keep_cols) if c])
+    return rows
+
+
+CONVERSATION_KEYS = ("conversation_id", "conversation", "ticket_id", "ticket", "thread_id", "thread", "chat_id",
+                     "session_id", "case_id", "dialog_id", "dialogue_id")
+
+
+def conversation_key_hint(path: str | os.PathLike, fmt: str | None = None, rows: int = 5000) -> str | None:
+    """A column named like a conversation key whose values repeat within the first ``rows`` rows: the sign of a
+    message-per-row file scored as if each row were a transcript."""
+    names, records = read_rows(path, fmt)
+    seen: dict[str, set] = {}
+    for _, row in itertools.islice(records, rows):
+        if not isinstance(row, dict):
+            continue
+        for name in names if names is not None else row:
+            if name.lower() in CONVERSATION_KEYS and row.get(name) not in (None, ""):
+                values = seen.setdefault(name, set())
+                if str(row[name]) in values:
+                    return name
+                values.add(str(row[name]))
+    return None
 
 
 def _check_columns(path: Path, found: Sequence[str], needed: Sequence[str]) -> None:
@@ -176,7 +220,8 @@ def _row_records(rows: Iterator[tuple[str, dict[str, Any] | str]], layout: Layou
             yield InputRecord(f"row-{number}", where, error=row)
             continue
         keep = {c: row.get(c) for c in layout.keep_cols}
-        yield _record(row.get(layout.id_col), f"row-{number}", where, "text", row.get(layout.text_col), keep)
+        key = "turns" if row.get("turns") not in (None, "") else "text"
+        yield _record(row.get(layout.id_col), f"row-{number}", where, key, row.get(key if key == "turns" else layout.text_col), keep)
 
 
 def _grouped(path: Path, rows: Iterator[tuple[str, dict[str, Any] | str]], layout: Layout) -> Iterator[InputRecord]:
@@ -355,12 +400,11 @@ def _cut_partial_line(path: Path) -> None:
 
 
 def read_table(path: str | os.PathLike, fmt: str | None = None, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """All rows of a (scored) JSONL, CSV or Parquet file as dicts."""
-    fmt = detect_format(path, fmt)
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path, columns=list(columns) if columns else None).to_pylist()
-    with open(path, encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle)) if fmt == "csv" else [json.loads(line) for line in handle if line.strip()]
-    return [{c: row.get(c) for c in columns} for row in rows] if columns else rows
+    """All rows of a (scored) JSONL, CSV or Parquet file as dicts; a row that cannot be decoded is an error."""
+    _, rows = read_rows(path, fmt, columns)
+    table = []
+    for where, row in rows:
+        if isinstance(row, str):
+            raise InputError(f"{path} {where}: {row}")
+        table.append({c: row.get(c) for c in columns} if columns else row)
+    return table

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from .errors import MotclassifyError
+
 DEFAULT_STAGES: dict[str, str] = {
     "discovery": "zero",
     "purchase": "first",
@@ -30,11 +32,11 @@ class LabelSpace:
     def __post_init__(self) -> None:
         for name, labels in (("moments", self.moments), ("sentiments", self.sentiments)):
             if len(labels) < 2:
-                raise ValueError(f"{name}: need at least two labels, got {list(labels)}")
+                raise MotclassifyError(f"{name}: need at least two labels, got {list(labels)}")
             if len(set(labels)) != len(labels):
-                raise ValueError(f"{name}: labels repeat: {list(labels)}")
+                raise MotclassifyError(f"{name}: labels repeat: {list(labels)}")
             if not all(isinstance(label, str) and label for label in labels):
-                raise ValueError(f"{name}: labels must be non-empty strings")
+                raise MotclassifyError(f"{name}: labels must be non-empty strings")
 
     @classmethod
     def build(

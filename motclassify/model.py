@@ -18,6 +18,7 @@ import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from torch import nn  # noqa: E402
 
+from .errors import BaseEncoderMismatch, ModelFormatError  # noqa: E402
 from .labels import LabelSpace  # noqa: E402
 
 FORMAT_VERSION = 1
@@ -35,14 +36,6 @@ FEATURE_PARTS = ("all", "lead", "tail", "last")
 HEAD_FEATURES = {"moment": ["all", "lead", "tail"], "sentiment": ["all", "tail", "last"]}
 
 _hash_cache: dict[tuple[str, int, int], str] = {}
-
-
-class ModelFormatError(ValueError):
-    """A model folder that cannot be read: missing, damaged, or of a newer format."""
-
-
-class BaseEncoderMismatch(ValueError):
-    """The base encoder's weights are not the ones the model was trained on."""
 
 
 @dataclass

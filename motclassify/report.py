@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from scipy.stats import binomtest
 
+from .errors import InputError
 from .io import read_table, refuse_overwriting
 from .labels import DEFAULT_SENTIMENTS
 
@@ -77,9 +78,9 @@ def _week(value: Any, record_id: Any) -> date:
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError as error:
-            raise ValueError(f"record {record_id!r}: time {value!r} is not an ISO date or time") from error
+            raise InputError(f"record {record_id!r}: time {value!r} is not an ISO date or time") from error
     else:
-        raise ValueError(f"record {record_id!r}: no time value")
+        raise InputError(f"record {record_id!r}: no time value")
     day = moment.date() if isinstance(moment, datetime) else moment
     return day - timedelta(days=day.weekday())
 
@@ -91,9 +92,9 @@ def build_report(scored_path: str | Path, output_dir: str | Path, *, time_col: s
     rows = read_table(scored_path, fmt)
     missing = [c for c in ("id", "moment", "sentiment", *([time_col] if time_col else [])) if rows and c not in rows[0]]
     if not rows:
-        raise ValueError(f"{scored_path}: no scored rows")
+        raise InputError(f"{scored_path}: no scored rows")
     if missing:
-        raise ValueError(f"{scored_path}: no column {', '.join(map(repr, missing))}; is it a `motclassify score` output?")
+        raise InputError(f"{scored_path}: no column {', '.join(map(repr, missing))}; is it a `motclassify score` output?")
     found = {row["sentiment"] for row in rows}
     sentiments = [s for s in DEFAULT_SENTIMENTS if s in found] + sorted(found - set(DEFAULT_SENTIMENTS))
     if WORST not in sentiments and set(DEFAULT_SENTIMENTS) & found:

@@ -14,8 +14,17 @@ from typing import Any, Iterable
 from tqdm.auto import tqdm
 
 from .classifier import MomentClassifier
-from .io import (InputRecord, Layout, ResultWriter, count_records, detect_format, read_ids, read_transcripts,
-                 refuse_overwriting)
+from .io import (
+    InputError,
+    InputRecord,
+    Layout,
+    ResultWriter,
+    count_records,
+    detect_format,
+    read_ids,
+    read_transcripts,
+    refuse_overwriting,
+)
 from .prediction import Prediction
 from .transcript import Transcript
 
@@ -77,11 +86,17 @@ def score_file(classifier: MomentClassifier, input_path: str | Path, output_path
     """
     started = time.perf_counter()
     input_format = detect_format(input_path, input_format)
-    output_format = detect_format(output_path, output_format)
     output_path = Path(output_path)
+    if output_path.is_dir():
+        raise InputError(f"{output_path} is a folder: give the output a file name, e.g. {output_path / 'scored.jsonl'}")
+    output_format = detect_format(output_path, output_format, flag="--output-format")
     errors_path = Path(errors_path) if errors_path else output_path.with_name(output_path.stem + ".errors.jsonl")
     refuse_overwriting(input_path, output_path, errors_path)
     records = read_transcripts(input_path, input_format, layout)
+    first = next(records, None)
+    if first is None:
+        raise InputError(f"{input_path} holds no records")
+    records = itertools.chain([first], records)
     writer = ResultWriter(output_path, output_format, result_columns(classifier, output_format, layout.keep_cols), resume)
     done = writer.done_ids() + (collections.Counter(read_ids(errors_path, "jsonl")) if resume else collections.Counter())
     seen: collections.Counter[str] = collections.Counter()

@@ -23,8 +23,16 @@ from .data import DataError, Example, infer_labels, load_examples
 from .engine import Encoder, Window, default_threads, load_tokenizer
 from .labels import DEFAULT_SENTIMENTS, DEFAULT_STAGES, LabelSpace
 from .metrics import expected_calibration_error, fit_temperature, head_report, macro_f1, plot_confusion
-from .model import (CONFIG_FILE, TOKENIZER_FILE, ModelConfig, MomentModel, build_model, load_model_folder,
-                    save_model_folder, stored_state)
+from .model import (
+    CONFIG_FILE,
+    TOKENIZER_FILE,
+    ModelConfig,
+    MomentModel,
+    build_model,
+    load_model_folder,
+    save_model_folder,
+    stored_state,
+)
 
 logger = logging.getLogger("motclassify.training")
 HEADS = ("moment", "sentiment")

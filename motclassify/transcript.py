@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Union
+
+from .errors import InputError
 
 ROLES = ("customer", "agent", "bot", "system", "other")
 
@@ -66,13 +69,13 @@ class Transcript:
 
     def __post_init__(self) -> None:
         if not self.turns:
-            raise ValueError(f"{_name(self.id)}: has no turns")
+            raise InputError(f"{_name(self.id)}: has no turns")
 
     @classmethod
     def from_text(cls, text: str, id: str | None = None) -> "Transcript":
         """Parse ``Customer: ...`` / ``Agent: ...`` lines; text with no speaker lines is one customer message."""
         if not isinstance(text, str):
-            raise ValueError(f"{_name(id)}: text must be a string, got {type(text).__name__}")
+            raise InputError(f"{_name(id)}: text must be a string, got {type(text).__name__}")
         turns: list[list[str]] = []
         for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
             match = _SPEAKER_LINE.match(line)
@@ -94,11 +97,11 @@ class Transcript:
                 pairs.append((turn.speaker, turn.text))
                 continue
             if not isinstance(turn, Mapping):
-                raise ValueError(f"{_name(id)}: turn {position} must be a mapping, got {type(turn).__name__}")
+                raise InputError(f"{_name(id)}: turn {position} must be a mapping, got {type(turn).__name__}")
             text = next((turn[k] for k in TEXT_KEYS if k in turn), None)
             if not isinstance(text, str):
                 reason = "has no text" if text is None else f"text must be a string, got {type(text).__name__}"
-                raise ValueError(f"{_name(id)}: turn {position} {reason}")
+                raise InputError(f"{_name(id)}: turn {position} {reason}")
             speaker = next((turn[k] for k in SPEAKER_KEYS if turn.get(k) is not None), "other")
             pairs.append((normalise_role(speaker), text))
         return cls._build(pairs, id, source="turns")
@@ -117,10 +120,10 @@ class Transcript:
                 return cls.from_turns(_as_list(value["turns"], record_id), record_id)
             if value.get("text") is not None:
                 return cls.from_text(value["text"], record_id)
-            raise ValueError(f"{_name(record_id)}: record has neither 'turns' nor 'text'")
+            raise InputError(f"{_name(record_id)}: record has neither 'turns' nor 'text'")
         if isinstance(value, (list, tuple)):
             return cls.from_turns(value, id)
-        raise ValueError(f"{_name(id)}: cannot read a transcript from {type(value).__name__}")
+        raise InputError(f"{_name(id)}: cannot read a transcript from {type(value).__name__}")
 
     def render(self) -> list[tuple[str, str]]:
         """The turns as ``(role marker, text)`` pairs, the form the model reads."""
@@ -134,7 +137,7 @@ class Transcript:
     def _build(cls, pairs: list[tuple[str, str]], id: str | None, source: str) -> "Transcript":
         turns = tuple(Turn(role, text) for role, text in ((r, normalise_text(t)) for r, t in pairs) if text)
         if not turns:
-            raise ValueError(f"{_name(id)}: empty transcript (no {'text' if source == 'text' else 'turn with text'})")
+            raise InputError(f"{_name(id)}: empty transcript (no {'text' if source == 'text' else 'turn with text'})")
         return cls(turns=turns, id=id)
 
 
@@ -144,8 +147,13 @@ TranscriptLike = Union[Transcript, str, Mapping[str, Any], list, tuple]
 def _as_list(value: Any, id: str | None) -> list:
     if hasattr(value, "tolist"):  # numpy / pyarrow arrays from Parquet
         value = value.tolist()
+    if isinstance(value, str):  # turns stored as JSON text in a CSV cell
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise InputError(f"{_name(id)}: 'turns' is not valid JSON ({error.msg})") from error
     if not isinstance(value, (list, tuple)):
-        raise ValueError(f"{_name(id)}: 'turns' must be a list, got {type(value).__name__}")
+        raise InputError(f"{_name(id)}: 'turns' must be a list, got {type(value).__name__}")
     return list(value)
 
 

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from motclassify import MomentClassifier, ModelFormatError, Prediction, Skipped
+from motclassify import ModelFormatError, MomentClassifier, Prediction, Skipped
 from motclassify.model import BaseEncoderMismatch
 
 from conftest import long_transcript

@@ -190,6 +190,10 @@ def test_info_reports_versions_labels_and_the_hash_check(tiny_trained_dir):
     (["score", "{csv}", "-o", "/tmp/x.jsonl", "--model", "{model}", "--device", "cuda"], "no CUDA GPU"),
     (["score", "/nonexistent.jsonl", "-o", "/tmp/x.jsonl", "--model", "{model}"], "no such file"),
     (["info", "--model", "{newer}"], "upgrade motclassify"),
+    (["score", "{empty_jsonl}", "-o", "{tmp}/x.jsonl", "--model", "{model}"], "empty.jsonl holds no records"),
+    (["score", "{empty_csv}", "-o", "{tmp}/x.jsonl", "--model", "{model}"], "empty.csv holds no records"),
+    (["score", "tests/data/tiny_custom.jsonl", "-o", "{tmp}/x.out", "--model", "{model}"], "pass --output-format"),
+    (["score", "tests/data/tiny_custom.jsonl", "-o", "{tmp}", "--model", "{model}"], "is a folder: give the output a file name"),
 ])
 def test_newcomer_errors_are_one_clear_line(tiny_trained_dir, tmp_path, args, message):
     import torch
@@ -200,13 +204,17 @@ def test_newcomer_errors_are_one_clear_line(tiny_trained_dir, tmp_path, args, me
     newer = tmp_path / "newer"
     newer.mkdir()
     (newer / "config.json").write_text(json.dumps({**json.loads((tiny_trained_dir / "config.json").read_text()), "format_version": 99}))
-    args = [a.format(csv=bad_csv, model=tiny_trained_dir, newer=newer) for a in args]
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "empty.csv").write_text("")
+    args = [a.format(csv=bad_csv, model=tiny_trained_dir, newer=newer, tmp=tmp_path, empty_jsonl=tmp_path / "empty.jsonl",
+                     empty_csv=tmp_path / "empty.csv") for a in args]
     result = run(*args, check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
     debug = run("--debug", *args, check=False)
-    assert "Traceback" in debug.stderr
+    assert "Traceback" in debug.stderr and debug.returncode == 2
+    assert not (tmp_path / "x.jsonl").exists()
 
 
 def test_help_is_complete_with_examples():
@@ -261,3 +269,34 @@ def test_repeated_ids_are_counted_and_resume_exactly(tiny_trained_dir, tmp_path)
     a, b = read_table(full), read_table(partial)
     assert len(b) == 24 and [r["id"] for r in a] == [r["id"] for r in b]
     assert [r["moment_score"] for r in a] == pytest.approx([r["moment_score"] for r in b], abs=1e-4)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_table_with_a_turns_column_is_scored_like_training_reads_it(tiny_trained_dir, tmp_path, fmt):
+    records = [{"id": cid, "turns": [{"speaker": s, "text": t} for s, t in turns]}
+               for cid, turns in CONVERSATIONS.items() if cid != "c5"]
+    source = tmp_path / f"in.{fmt}"
+    if fmt == "csv":
+        write_csv(source, [{"id": r["id"], "turns": json.dumps(r["turns"])} for r in records])
+    else:
+        pq.write_table(pa.Table.from_pylist(records), source)
+    run("score", source, "-o", tmp_path / "out.jsonl", "--model", tiny_trained_dir)
+    (tmp_path / "ref.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    run("score", tmp_path / "ref.jsonl", "-o", tmp_path / "ref_out.jsonl", "--model", tiny_trained_dir)
+    scored, reference = read_table(tmp_path / "out.jsonl"), read_table(tmp_path / "ref_out.jsonl")
+    assert [r["id"] for r in scored] == ["c1", "c2", "c3", "c4"]
+    assert [r["moment_scores"] for r in scored] == [r["moment_scores"] for r in reference]
+    labelled = [{**r, "moment": "money", "sentiment": "happy"} for r in records]
+    if fmt == "parquet":  # training and evaluation read the same file shapes
+        pq.write_table(pa.Table.from_pylist(labelled), tmp_path / "labelled.parquet")
+        report = json.loads(run("evaluate", tmp_path / "labelled.parquet", "--model", tiny_trained_dir, "--json").stdout)
+        assert report["records"] == 4
+
+
+def test_message_rows_scored_as_transcripts_get_a_hint_to_group_them(tiny_trained_dir, tmp_path):
+    source = write_csv(tmp_path / "messages.csv", message_rows())
+    result = run("score", source, "-o", tmp_path / "out.jsonl", "--text-col", "message", "--model", tiny_trained_dir)
+    assert "--conversation-col conversation_id" in result.stderr
+    grouped = run("score", source, "-o", tmp_path / "grouped.jsonl", "--text-col", "message", "--conversation-col",
+                  "conversation_id", "--speaker-col", "author", "--model", tiny_trained_dir)
+    assert "warning" not in grouped.stderr

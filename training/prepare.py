@@ -11,11 +11,10 @@ calibration; test is only ever used for the final figures.
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import sys
 from pathlib import Path
-
-import hashlib
 
 ROOT = Path(__file__).parent
 RAW, SPLITS = ROOT / "data" / "raw", ROOT / "data" / "splits"
