@@ -18,7 +18,9 @@ case "${1:-demo}" in
   demo)
     "$VENV/bin/motclassify" score examples/support_export.jsonl -o out/scored.jsonl --keep-cols created_at,channel
     "$VENV/bin/motclassify" report out/scored.jsonl -o out/report --time-col created_at
-    echo "outputs: out/scored.jsonl (one prediction per transcript), out/scored.errors.jsonl (records that could not be scored), out/report/report.html"
+    echo "outputs: out/scored.jsonl (one prediction per transcript), out/report/report.html"
+    if [ -f out/scored.errors.jsonl ]; then echo "records that could not be scored, with the reason: out/scored.errors.jsonl"; fi
+    echo "more: .venv/bin/motclassify --help (or 'source .venv/bin/activate' to put motclassify on PATH)"
     ;;
   test)
     "$VENV/bin/python" -m pytest -q "${@:2}"

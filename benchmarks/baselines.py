@@ -129,7 +129,7 @@ def vader_predictions(dev: list[dict], tests: list[list[dict]], labels: list[str
 def zero_shot_predictions(tests: list[list[dict]]) -> list[dict[str, list[str]]]:
     from sentence_transformers import SentenceTransformer
 
-    from motclassify.model import packaged_base_path
+    from motclassify.folder import packaged_base_path
 
     encoder = SentenceTransformer(str(packaged_base_path()), device="cpu")
     encoder.max_seq_length = 256

@@ -53,7 +53,7 @@ def unsorted_batches(engine):
 
 
 def padding_efficiency(engine, transcripts, batcher) -> float:
-    windows = [w for ws in engine.encoder.windows(transcripts) for w in ws]
+    windows = [w for ws in engine.windower.windows(transcripts) for w in ws]
     batches = batcher(windows)
     real = sum(len(w.input_ids) for w in windows)
     padded = sum(len(b) * max(len(windows[i].input_ids) for i in b) for b in batches)

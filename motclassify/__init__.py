@@ -4,18 +4,33 @@
 >>> clf = MomentClassifier.load()
 >>> clf.predict(["Customer: charged twice\nAgent: refunded!\nCustomer: wow, thanks"])[0].moment
 'billing'
+
+Names are imported on first use, so ``import motclassify`` (and the command line's ``--help``) stays fast.
 """
 
-__version__ = "0.1.0"
+import importlib
 
-from .classifier import MomentClassifier, Probabilities  # noqa: E402
-from .labels import LabelSpace  # noqa: E402
-from .model import BaseEncoderMismatch, ModelFormatError  # noqa: E402
-from .prediction import Prediction, Segment, Skipped, Trajectory  # noqa: E402
-from .training import TrainingArguments, train  # noqa: E402
-from .transcript import Transcript, Turn  # noqa: E402
+from ._version import __version__
+from .errors import BaseEncoderMismatch, DataError, InputError, ModelFormatError, MotclassifyError
+
+_LAZY = {
+    "MomentClassifier": "classifier", "Probabilities": "classifier", "train": "classifier",
+    "LabelSpace": "labels", "Prediction": "prediction", "Segment": "prediction", "Skipped": "prediction",
+    "Trajectory": "prediction", "TrainingArguments": "arguments", "Transcript": "transcript", "Turn": "transcript",
+}
 
 __all__ = [
-    "BaseEncoderMismatch", "LabelSpace", "ModelFormatError", "MomentClassifier", "Prediction",
-    "Probabilities", "Segment", "Skipped", "Trajectory", "TrainingArguments", "Transcript", "Turn", "__version__", "train",
+    "BaseEncoderMismatch", "DataError", "InputError", "LabelSpace", "ModelFormatError", "MomentClassifier",
+    "MotclassifyError", "Prediction", "Probabilities", "Segment", "Skipped", "Trajectory", "TrainingArguments",
+    "Transcript", "Turn", "__version__", "train",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'motclassify' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -9,15 +9,15 @@ from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from .engine import Engine, TurnStats
-from .errors import InputError, ModelFormatError, MotclassifyError
+from .config import ModelConfig
+from .engine import Engine, TurnSums
+from .errors import InputError, MotclassifyError
+from .folder import DEFAULT_MODEL_PATH, load_model_folder, save_model_folder
 from .labels import LabelSpace
-from .model import CONFIG_FILE, ModelConfig, load_model_folder, save_model_folder
 from .prediction import Prediction, Segment, Skipped, Trajectory
 from .spans import local_spans, opening_spans, segment_spans, whole_spans
+from .training import train_model
 from .transcript import Transcript, TranscriptLike
-
-DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "default"
 
 
 class Probabilities(NamedTuple):
@@ -45,8 +45,8 @@ class MomentClassifier:
     priors:
         Label priors of your data, e.g. ``{"sentiment": {"magical": 0.05, "average": 0.8, "miserable": 0.15}}``.
         Scores are re-weighted from the training priors to these (Bayes' rule); missing labels keep theirs.
-    base_model:
-        A local folder of the base encoder, replacing the one recorded in the model's config (hash-checked).
+    encoder_path:
+        A local folder of the base encoder, replacing the one recorded in the model's settings (hash-checked).
     chunk_size:
         Transcripts encoded together; bounds memory when predicting over long iterables.
 
@@ -56,20 +56,18 @@ class MomentClassifier:
     def __init__(self, model_path: str | os.PathLike | None = None, *, device: str = "auto",
                  batch_tokens: int = 16384, quantize: str | None = None, threads: int | None = None,
                  priors: Mapping[str, Mapping[str, float]] | None = None,
-                 base_model: str | os.PathLike | None = None, chunk_size: int = 256):
+                 encoder_path: str | os.PathLike | None = None, chunk_size: int = 256):
         self.device = device
         self.batch_tokens = batch_tokens
         self.quantize = quantize
         self.threads = threads
-        self.base_model = base_model
+        self.encoder_path = encoder_path
         self.chunk_size = chunk_size
         self.priors = dict(priors or {})
         self._load_folder(Path(model_path) if model_path is not None else DEFAULT_MODEL_PATH)
 
     def _load_folder(self, folder: Path) -> None:
-        if not (folder / CONFIG_FILE).is_file():
-            raise ModelFormatError(f"no motclassify model folder at {folder} (it needs {CONFIG_FILE})")
-        model, tokenizer_path, self._stored_state = load_model_folder(folder, self.base_model)
+        model, tokenizer_path, self._stored_state = load_model_folder(folder, self.encoder_path)
         self.model_path = folder
         self.config: ModelConfig = model.config
         self.tokenizer_path = tokenizer_path
@@ -134,8 +132,8 @@ class MomentClassifier:
         moment = [np.empty((0, len(self.moments)))]
         sentiment = [np.empty((0, len(self.sentiments)))]
         for chunk in self._chunks(transcripts, "raise"):
-            stats = self.engine.turn_stats(chunk)
-            moment_p, sentiment_p = self._span_probabilities(stats, whole_spans(chunk))
+            turns = self.engine.turn_sums(chunk)
+            moment_p, sentiment_p = self._span_probabilities(turns, whole_spans(chunk))
             moment.append(moment_p)
             sentiment.append(sentiment_p)
         return Probabilities(np.concatenate(moment).astype(np.float32), np.concatenate(sentiment).astype(np.float32))
@@ -171,12 +169,9 @@ class MomentClassifier:
     def fit(self, train_data: Any, eval_data: Any = None, **training_args: Any) -> "MomentClassifier":
         """Continue fine-tuning this model on labelled data (see :func:`motclassify.train`); returns self.
 
-        Keyword arguments go to :func:`motclassify.train` (``output_dir``, ``epochs``, label sets, ...).
+        Keyword arguments go to :func:`~motclassify.training.train_model` (``output_dir``, ``epochs``, label sets, ...).
         """
-        from .training import train
-
-        trained = train(train_data, eval_data, base_model=self.model_path, **training_args)
-        self._load_folder(trained.model_path)
+        self._load_folder(train_model(train_data, eval_data, from_model=self.model_path, **training_args))
         return self
 
     def _prior_ratio(self, head: str) -> np.ndarray:
@@ -193,19 +188,19 @@ class MomentClassifier:
         exp = np.exp(scaled - scaled.max(axis=1, keepdims=True)) * self._prior_weights[head]
         return exp / exp.sum(axis=1, keepdims=True)
 
-    def _span_probabilities(self, stats: Sequence[TurnStats], spans: list[tuple[int, int, int]]):
-        moment_logits, sentiment_logits = self.engine.span_logits(stats, spans)
+    def _span_probabilities(self, turns: TurnSums, spans: list[tuple[int, int, int]]):
+        moment_logits, sentiment_logits = self.engine.span_logits(turns, spans)
         return self._probabilities(moment_logits, "moment"), self._probabilities(sentiment_logits, "sentiment")
 
     def _predict_chunk(self, transcripts: list[Transcript]) -> list[Prediction]:
         if not transcripts:
             return []
-        stats = self.engine.turn_stats(transcripts)
+        turns = self.engine.turn_sums(transcripts)
         count = len(transcripts)
         moment_p, sentiment_p = self._span_probabilities(
-            stats, whole_spans(transcripts) + opening_spans(transcripts) + local_spans(transcripts))
+            turns, whole_spans(transcripts) + opening_spans(transcripts) + local_spans(transcripts))
         segments_of = segment_spans(transcripts, moment_p[2 * count:].argmax(axis=1))
-        segment_moment_p, segment_sentiment_p = self._span_probabilities(stats, [s for spans in segments_of for s in spans])
+        segment_moment_p, segment_sentiment_p = self._span_probabilities(turns, [s for spans in segments_of for s in spans])
         segment_rows = iter(range(len(segment_moment_p)))
         predictions = []
         for i, transcript in enumerate(transcripts):
@@ -233,3 +228,9 @@ class MomentClassifier:
 
 def _scores(labels: Sequence[str], row: np.ndarray) -> dict[str, float]:
     return {label: round(float(p), 6) for label, p in zip(labels, row)}
+
+
+def train(train_data: Any, eval_data: Any = None, **kwargs: Any) -> MomentClassifier:
+    """Fine-tune a moment classifier and return it loaded; the model folder is ``kwargs["output_dir"]`` (a
+    temporary folder if not given). Arguments as in :func:`~motclassify.training.train_model`."""
+    return MomentClassifier.load(train_model(train_data, eval_data, **kwargs), threads=kwargs.get("threads"))

@@ -11,7 +11,8 @@ import traceback
 import warnings
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
+from .arguments import TrainingArguments
 from .errors import MotclassifyError
 
 EXAMPLES = {
@@ -41,11 +42,15 @@ examples:
 examples:
   motclassify train labelled.jsonl --output my_model
   motclassify train train.jsonl --eval dev.jsonl --output my_model --epochs 8 --max-length 256
-  motclassify train more.jsonl --base-model my_model --output my_model_v2   # continue fine-tuning""",
+  motclassify train more.jsonl --from-model my_model --output my_model_v2   # continue fine-tuning""",
     "info": """\
 example:
   motclassify info --model my_model""",
 }
+
+
+TRAIN_FLAGS = {"epochs": int, "max_steps": int, "batch_size": int, "learning_rate": float, "max_length": int,
+               "validation_fraction": float, "seed": int, "threads": int, "name": str}  # TrainingArguments fields
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     def model_options(sub: argparse.ArgumentParser) -> None:
         group = sub.add_argument_group("model and engine")
         group.add_argument("--model", help="model folder (default: the model shipped with motclassify)")
-        group.add_argument("--base-model", dest="base_encoder", help="local base encoder folder replacing the packaged one")
+        group.add_argument("--encoder-path", help="local base encoder folder replacing the packaged one (hash-checked)")
         group.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
         group.add_argument("--batch-tokens", type=int, default=16384, help="padded tokens per encoder batch (default 16384)")
         group.add_argument("--quantize", choices=["int8"], help="int8 dynamic quantization (CPU only)")
@@ -102,20 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the full report as JSON")
     model_options(evaluate)
 
-    train = command("train", "Fine-tune a model on labelled transcripts.")
-    train.add_argument("data", help="labelled JSONL or CSV (turns or text, moment and/or sentiment)")
+    train = command("train", "Fine-tune a model on labelled transcripts (defaults adapt to the data size).")
+    train.add_argument("data", help="labelled JSONL, CSV or Parquet (turns or text, moment and/or sentiment)")
     train.add_argument("--output", required=True, help="model folder to write")
     train.add_argument("--eval", help="validation data (default: a stratified split of DATA)")
-    train.add_argument("--base-model", help="encoder folder, or a motclassify model folder to continue from")
+    train.add_argument("--from-model", help="a motclassify model folder to continue from, or a Hugging Face encoder "
+                                            "folder (default: the shipped model's encoder, new heads if the labels differ)")
     train.add_argument("--moments", help="comma-separated moment labels (default: from the data)")
     train.add_argument("--sentiments", help="comma-separated sentiment labels (default: from the data)")
-    train.add_argument("--epochs", type=int, default=6)
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--learning-rate", type=float, default=6e-4)
-    train.add_argument("--max-length", type=int, default=256, help="tokens a window (default 256)")
-    train.add_argument("--seed", type=int, default=13)
-    train.add_argument("--threads", type=int)
-    train.add_argument("--name", default="motclassify-model", help="model name recorded in its config")
+    defaults = TrainingArguments.field_defaults()
+    for name, kind in TRAIN_FLAGS.items():
+        shown = defaults[name] if defaults[name] is not None else "chosen from the data size"
+        train.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"default: {shown}")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
 
     info = command("info", "Print versions, label sets, base-encoder check, device and threads (for bug reports).")
@@ -127,7 +130,7 @@ def _classifier(args: argparse.Namespace):
     from .classifier import MomentClassifier
 
     return MomentClassifier.load(args.model, device=args.device, batch_tokens=args.batch_tokens,
-                                 quantize=args.quantize, threads=args.threads, base_model=args.base_encoder)
+                                 quantize=args.quantize, threads=args.threads, encoder_path=args.encoder_path)
 
 
 def run_score(args: argparse.Namespace) -> int:
@@ -180,19 +183,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from .training import train
+    from .training import train_model
 
     split = lambda value: [v.strip() for v in value.split(",") if v.strip()] if value else None  # noqa: E731
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    classifier = train(args.data, args.eval, base_model=args.base_model, moments=split(args.moments),
-                       sentiments=split(args.sentiments), output_dir=args.output, epochs=args.epochs,
-                       batch_size=args.batch_size, learning_rate=args.learning_rate, max_length=args.max_length,
-                       seed=args.seed, threads=args.threads, name=args.name, progress=not args.quiet)
-    metrics = json.loads((Path(args.output) / "metrics.json").read_text())
-    print(f"model written to {args.output}: validation macro-F1 moment {metrics['moment']['macro_f1']:.3f}, "
-          f"sentiment {metrics['sentiment']['macro_f1']:.3f}; load it with MomentClassifier.load({args.output!r})")
-    return 0 if classifier else 1
+    given = {name: getattr(args, name) for name in TRAIN_FLAGS if getattr(args, name) is not None}
+    folder = train_model(args.data, args.eval, from_model=args.from_model, moments=split(args.moments),
+                         sentiments=split(args.sentiments), output_dir=args.output, progress=not args.quiet, **given)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    print(f"model written to {folder} ({metrics['train_examples']} training records, validated on "
+          f"{metrics['validation_examples']}); load it with MomentClassifier.load({str(folder)!r})")
+    for head in ("moment", "sentiment"):
+        baseline = metrics["baseline"].get(head)
+        print(f"  {head}: validation macro-F1 {metrics[head]['macro_f1']:.3f}"
+              + (f"; TF-IDF + logistic regression on the same records {baseline['macro_f1']:.3f}" if baseline else ""))
+    return 0
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -200,9 +206,9 @@ def run_info(args: argparse.Namespace) -> int:
 
     import torch
 
-    from .classifier import DEFAULT_MODEL_PATH
     from .engine import default_threads
-    from .model import BaseEncoderMismatch, ModelFormatError, read_config, resolve_base_encoder
+    from .errors import BaseEncoderMismatch, ModelFormatError
+    from .folder import DEFAULT_MODEL_PATH, read_config, resolve_base_encoder
 
     folder = Path(args.model) if args.model else DEFAULT_MODEL_PATH
     lines = [f"motclassify {__version__}", f"python {platform.python_version()} on {platform.platform()}",
@@ -216,7 +222,7 @@ def run_info(args: argparse.Namespace) -> int:
               f"sentiments: {', '.join(config.labels.sentiments)}",
               f"max length: {config.max_length} tokens a window, overlap {config.window_overlap_tokens}"]
     try:
-        path, sha = resolve_base_encoder(config.base_model)
+        path, sha = resolve_base_encoder(config.base_encoder)
         lines.append(f"base encoder: {path} sha256 {sha[:16]}... OK")
     except (BaseEncoderMismatch, ModelFormatError) as error:
         lines.append(f"base encoder: CHECK FAILED: {error}")

@@ -118,3 +118,30 @@ def infer_labels(examples: Sequence[Example], head: str, default: Sequence[str])
     if found <= set(default):
         return tuple(label for label in default if label in found)
     return tuple(sorted(found))
+
+
+def stratified_split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Hold out ``fraction`` of the examples, stratified by moment x sentiment where every cell allows it, else by
+    moment; every label keeps at least one training example where it has two."""
+    from sklearn.model_selection import train_test_split
+
+    if len(examples) < 4:
+        raise DataError(f"training data: {len(examples)} records are too few to hold out a validation split; pass eval_data")
+    keys = [f"{e.moment}|{e.sentiment}" for e in examples]
+    for strata in (keys, [e.moment or e.sentiment for e in examples], None):
+        try:
+            train, validation = train_test_split(examples, test_size=fraction, random_state=seed, stratify=strata)
+            return list(train), list(validation)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def label_priors(examples: Sequence[Example], head: str, labels: Sequence[str]) -> dict[str, float]:
+    """The share of each label of ``head`` among the examples, add-one smoothed (no zero priors)."""
+    counts = {label: 1.0 for label in labels}
+    for example in examples:
+        if getattr(example, head) is not None:
+            counts[getattr(example, head)] += 1
+    total = sum(counts.values())
+    return {label: round(count / total, 6) for label, count in counts.items()}

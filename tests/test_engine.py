@@ -16,7 +16,7 @@ def test_tokenizer_has_no_fixed_128_truncation(small_classifier):
 def test_batches_are_length_sorted_and_within_the_token_budget(small_classifier):
     engine = small_classifier.engine
     transcripts = [Transcript.parse("Customer: " + "hello " * n) for n in (50, 1, 30, 5, 60, 2, 45, 12)]
-    windows = [w for ws in engine.encoder.windows(transcripts) for w in ws]
+    windows = [w for ws in engine.windower.windows(transcripts) for w in ws]
     budget_engine = Engine.__new__(Engine)
     budget_engine.batch_tokens = 128
     batches = budget_engine.batches(windows)
@@ -27,7 +27,7 @@ def test_batches_are_length_sorted_and_within_the_token_budget(small_classifier)
 
 
 def test_windows_cut_on_turn_starts_and_cover_every_token(small_classifier):
-    encoder = small_classifier.engine.encoder
+    encoder = small_classifier.engine.windower
     transcript = Transcript.parse(long_transcript(12, "so?"))
     windows = encoder.windows([transcript])[0]
     assert len(windows) > 3
@@ -49,7 +49,7 @@ def test_windows_cut_on_turn_starts_and_cover_every_token(small_classifier):
 def test_long_transcript_end_still_changes_the_output(small_classifier):
     happy = long_transcript(14, "That is wonderful, thank you so much, problem solved!")
     angry = long_transcript(14, "This is useless. I am cancelling and reporting you.")
-    assert len(small_classifier.engine.encoder.windows([Transcript.parse(happy)])[0]) >= 3
+    assert len(small_classifier.engine.windower.windows([Transcript.parse(happy)])[0]) >= 3
     a, b = small_classifier.predict([happy, angry])
     assert max(abs(a.sentiment_scores[k] - b.sentiment_scores[k]) for k in a.sentiment_scores) > 1e-3
 
@@ -137,14 +137,15 @@ def test_model_folders_without_lead_turns_load_with_two_part_features(tmp_path):
     import json
 
     from motclassify import MomentClassifier
-    from motclassify.model import ModelConfig, build_model, save_model_folder, stored_state
+    from motclassify.config import ModelConfig
+    from motclassify.folder import build_model, save_model_folder, stored_state
 
     two_parts = {"moment": ["all", "tail"], "sentiment": ["all", "tail"]}
     model, _ = build_model(ModelConfig(max_length=64, lead_turns=0, head_features=two_parts, name="two-part"))
     folder = save_model_folder(model.config, stored_state(model), tmp_path / "model")
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((folder / "motclassify.json").read_text())
     del config["lead_turns"], config["head_features"]  # as written before lead pooling existed
-    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "motclassify.json").write_text(json.dumps(config))
     classifier = MomentClassifier.load(folder, device="cpu")
     assert classifier.engine.model.moment_head.in_features == 2 * model.hidden_size
     assert classifier.predict_one("customer: my parcel is late again").moment in classifier.moments
@@ -154,14 +155,37 @@ def test_model_folders_without_head_features_load_with_three_part_features_on_bo
     import json
 
     from motclassify import MomentClassifier
-    from motclassify.model import ModelConfig, build_model, save_model_folder, stored_state
+    from motclassify.config import ModelConfig
+    from motclassify.folder import build_model, save_model_folder, stored_state
 
     legacy = {"moment": ["all", "lead", "tail"], "sentiment": ["all", "lead", "tail"]}
     model, _ = build_model(ModelConfig(max_length=64, head_features=legacy, name="same-parts"))
     folder = save_model_folder(model.config, stored_state(model), tmp_path / "model")
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((folder / "motclassify.json").read_text())
     del config["head_features"]  # as written before each head had its own features
-    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "motclassify.json").write_text(json.dumps(config))
     classifier = MomentClassifier.load(folder, device="cpu")
     assert classifier.config.head_features == legacy
     assert classifier.predict_one("customer: my parcel is late again").sentiment in classifier.sentiments
+
+
+def test_training_and_the_engine_compute_the_same_logits(small_model_dir):
+    """One feature path: the trainer's forward pass and the inference engine agree on the same transcripts."""
+    from motclassify.data import load_examples
+    from motclassify.folder import load_model_folder
+    from motclassify.training import TrainingArguments, _Trainer
+
+    from conftest import DATA
+
+    examples = load_examples(DATA / "tiny_custom.jsonl")[:12] + load_examples(
+        [{"turns": long_transcript(20, "thanks, sorted"), "moment": "billing", "sentiment": "average"}])
+    model, tokenizer_path, _ = load_model_folder(small_model_dir)
+    engine = Engine(model, tokenizer_path, device="cpu")
+    trainer = _Trainer(model, engine.windower, TrainingArguments(class_weights=False), examples, examples)
+    model.eval()
+    with torch.inference_mode():
+        trained, _, _ = trainer._forward(examples, trainer.train_windows, with_segments=False)
+    turns = engine.turn_sums([e.transcript for e in examples])
+    moment, sentiment = engine.span_logits(turns, [(i, 0, len(e.transcript.turns) - 1) for i, e in enumerate(examples)])
+    np.testing.assert_allclose(trained["moment"].numpy(), moment, atol=1e-4)
+    np.testing.assert_allclose(trained["sentiment"].numpy(), sentiment, atol=1e-4)

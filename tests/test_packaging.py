@@ -19,7 +19,7 @@ def wheel(tmp_path_factory):
 
 def test_wheel_carries_the_default_model(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    assert {"motclassify/models/default/config.json", "motclassify/models/default/model.safetensors"} <= set(names)
+    assert {"motclassify/models/default/motclassify.json", "motclassify/models/default/model.safetensors"} <= set(names)
     assert not any(name.startswith(("tests/", "training/", "benchmarks/")) for name in names)
 
 

@@ -1,12 +1,12 @@
 import json
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 import motclassify
-from motclassify import MomentClassifier
+from motclassify import MomentClassifier, TrainingArguments, train
 from motclassify.data import DataError, load_examples
-from motclassify.training import train
 
 from conftest import DATA
 
@@ -15,9 +15,9 @@ FAST = dict(epochs=1, max_length=64, batch_size=8, progress=False)
 
 def test_tiny_run_writes_a_model_folder_that_predicts_with_custom_labels(tiny_trained_dir):
     files = {p.name for p in tiny_trained_dir.iterdir()}
-    assert {"config.json", "model.safetensors", "metrics.json", "README.md", "confusion_moment.png",
+    assert {"motclassify.json", "model.safetensors", "metrics.json", "README.md", "confusion_moment.png",
             "confusion_sentiment.png"} <= files
-    config = json.loads((tiny_trained_dir / "config.json").read_text())
+    config = json.loads((tiny_trained_dir / "motclassify.json").read_text())
     assert config["moments"] == ["money", "parcel", "signin"] and config["motclassify_version"] == motclassify.__version__
     assert set(config["temperatures"]) == {"moment", "sentiment"}
     metrics = json.loads((tiny_trained_dir / "metrics.json").read_text())
@@ -45,13 +45,65 @@ def test_fixed_seed_gives_the_same_model_twice(tmp_path):
     assert first.config.temperatures == second.config.temperatures
 
 
-def test_continued_fine_tuning_keeps_the_label_sets(tiny_trained_dir, tmp_path):
+def test_continued_fine_tuning_keeps_the_label_sets_and_new_labels_get_new_heads(tiny_trained_dir, tmp_path):
     records = [{"text": "Customer: refund please\nAgent: done", "moment": "money", "sentiment": "happy"}] * 6 + \
               [{"text": "Customer: parcel lost\nAgent: wait", "moment": "parcel", "sentiment": "unhappy"}] * 6
-    continued = train(records, base_model=tiny_trained_dir, output_dir=tmp_path / "c", **FAST)
+    continued = train(records, from_model=tiny_trained_dir, output_dir=tmp_path / "c", **FAST)
     assert continued.moments == ("money", "parcel", "signin")
-    with pytest.raises(DataError, match="unknown moment label 'shipping'"):
-        train([{"text": "x", "moment": "shipping", "sentiment": "happy"}] * 6, base_model=tiny_trained_dir, **FAST)
+    relabelled = [{**r, "moment": {"money": "refund", "parcel": "shipping"}[r["moment"]]} for r in records]
+    renamed = train(relabelled, from_model=tiny_trained_dir, output_dir=tmp_path / "r", **FAST)
+    assert renamed.moments == ("refund", "shipping") and renamed.sentiments == ("happy", "unhappy")
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["started_from"] == f"model folder {tiny_trained_dir}"
+
+
+def test_new_heads_start_from_a_linear_probe_that_already_separates_the_classes(tmp_path):
+    from motclassify.config import ModelConfig
+    from motclassify.engine import Windower, load_tokenizer
+    from motclassify.folder import TOKENIZER_FILE, build_model, packaged_base_path
+    from motclassify.labels import LabelSpace
+    from motclassify.training import _Trainer
+
+    examples = load_examples(DATA / "tiny_custom.jsonl")
+    labels = LabelSpace.build(("money", "parcel", "signin"), ("happy", "unhappy"), {})
+    model, base = build_model(ModelConfig(labels=labels, max_length=64), packaged_base_path())
+    trainer = _Trainer(model, Windower(load_tokenizer(base / TOKENIZER_FILE), 64), TrainingArguments(),
+                       examples, examples[:4])
+
+    def accuracy(head):
+        features, targets = trainer._features(examples, trainer.train_windows)
+        layer = getattr(model, f"{head}_head")
+        with torch.no_grad():
+            predicted = layer(torch.as_tensor(features[head])).argmax(1).numpy()
+        labelled = targets[head] != -100
+        return (predicted[labelled] == targets[head][labelled]).mean()
+
+    before = {head: accuracy(head) for head in ("moment", "sentiment")}
+    trainer.warm_start_heads(["moment", "sentiment"])
+    after = {head: accuracy(head) for head in ("moment", "sentiment")}
+    assert after["moment"] >= 0.9 and after["sentiment"] >= 0.9
+    assert after["moment"] > before["moment"]  # the untouched head is random
+
+
+@pytest.mark.parametrize("field,value", [("epochs", 0), ("max_steps", -3), ("batch_size", 2.5), ("learning_rate", 0),
+                                         ("validation_fraction", 1.0), ("warmup_ratio", 2)])
+def test_training_arguments_are_checked_when_made(field, value):
+    with pytest.raises(DataError, match=f"TrainingArguments.{field}"):
+        TrainingArguments(**{field: value})
+
+
+def test_the_schedule_adapts_to_the_data_size():
+    arguments = TrainingArguments()
+    assert arguments.total_steps(96) == 150  # few records: at least MIN_STEPS optimiser steps
+    assert arguments.total_steps(3200) == 6 * 200
+    assert TrainingArguments(epochs=2).total_steps(96) == 12 and TrainingArguments(max_steps=40).total_steps(96) == 40
+
+
+def test_metrics_put_the_model_beside_a_tfidf_baseline_on_the_same_records(tiny_trained_dir):
+    metrics = json.loads((tiny_trained_dir / "metrics.json").read_text())
+    for head in ("moment", "sentiment"):
+        assert 0 <= metrics["baseline"][head]["macro_f1"] <= 1
+    assert "TF-IDF + logistic regression fitted on the same training records" in (tiny_trained_dir / "README.md").read_text()
 
 
 def test_datasets_dataset_is_accepted(tmp_path):

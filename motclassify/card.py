@@ -1,0 +1,38 @@
+"""Markdown for people: per-class tables and the card of a trained model folder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEADS = ("moment", "sentiment")
+
+
+def per_class_table(report: dict[str, Any]) -> list[str]:
+    """A :func:`~motclassify.metrics.head_report` as a markdown table, one row per label."""
+    lines = ["| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    lines += [f"| {label} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1-score']:.3f} | {int(s['support'])} |"
+              for label, s in report["per_class"].items()]
+    return lines
+
+
+def model_folder_card(config, metrics: dict[str, Any]) -> str:
+    """The ``README.md`` of a trained model folder: labels, data sizes, validation scores beside the baseline."""
+    lines = [f"# {config.name} (version {config.version})", "",
+             "A motclassify moment-of-truth classifier: all-MiniLM-L6-v2 with LoRA adapters and two heads.", "",
+             f"- moments: {', '.join(config.labels.moments)}", f"- sentiments: {', '.join(config.labels.sentiments)}",
+             f"- trained on {metrics['train_examples']} transcripts, validated on {metrics['validation_examples']}"
+             + (" (then refitted on all of them)" if metrics.get("refit") else ""),
+             f"- max length {config.max_length} tokens a window; longer transcripts are read in overlapping windows", "",
+             "## Validation scores", ""]
+    baseline = metrics.get("baseline", {})
+    for head in HEADS:
+        report = metrics[head]
+        lines += [f"### {head}: macro-F1 {report['macro_f1']:.3f}, accuracy {report['accuracy']:.3f}, "
+                  f"ECE {report['ece_before_calibration']:.3f} before / {report['ece']:.3f} after calibration "
+                  f"(temperature {report['temperature']})", ""]
+        if head in baseline:
+            lines += [f"TF-IDF + logistic regression fitted on the same training records: macro-F1 "
+                      f"{baseline[head]['macro_f1']:.3f}, accuracy {baseline[head]['accuracy']:.3f}.", ""]
+        lines += per_class_table(report) + ["", f"![confusion matrix](confusion_{head}.png)", ""]
+    lines += ["Load it with `MomentClassifier.load(\"<this folder>\")`."]
+    return "\n".join(lines) + "\n"
