@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = command("report", "Write the moments-of-truth report (tables, charts, report.html) from a scored file.")
     report.add_argument("scored", help="output of `motclassify score`")
     report.add_argument("-o", "--output", required=True, help="report folder")
-    report.add_argument("--time-col", help="timestamp column for the weekly chart (carry it with score --keep-cols)")
+    report.add_argument("--time-col", help="timestamp column for the chart over time, by week or month as the data allows "
+                                               "(carry it with score --keep-cols)")
     report.add_argument("--examples", type=int, default=5, help="example ids listed per weak moment (default 5)")
 
     evaluate = command("evaluate", "Score labelled data and print per-class precision/recall/F1 and macro-F1.")

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 from scipy.stats import binomtest
 
 from .errors import InputError
@@ -59,17 +60,34 @@ def moment_table(rows: Sequence[dict[str, Any]], sentiments: Sequence[str]) -> l
     return sorted(table, key=lambda r: (-r.sentiment_shares[worst], -r.count, r.moment))
 
 
-def weekly_shares(rows: Sequence[dict[str, Any]], time_col: str, sentiment: str) -> dict[str, dict[date, tuple[int, int]]]:
-    """Per moment and ISO week (its Monday): ``(transcripts with that sentiment, transcripts)``."""
-    weeks: dict[str, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+VALENCE = {"magical": 1.0, "average": 0.0, "miserable": -1.0}  # how good an outcome is; other labels count as neutral
+MIN_PERIOD_COUNT = 10  # a point of the time chart needs this many transcripts of its moment, else it is hidden
+
+
+def period_shares(rows: Sequence[dict[str, Any]], time_col: str, sentiment: str,
+                  period: str) -> dict[str, dict[date, tuple[int, int]]]:
+    """Per moment and period (``"week"``: its Monday, ``"month"``: its first day): ``(transcripts with that
+    sentiment, transcripts)``."""
+    counts: dict[str, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for row in rows:
-        moment_week = weeks[row["moment"]][_week(row.get(time_col), row.get("id"))]
-        moment_week[0] += row["sentiment"] == sentiment
-        moment_week[1] += 1
-    return {m: {w: tuple(v) for w, v in sorted(ws.items())} for m, ws in weeks.items()}
+        day = _day(row.get(time_col), row.get("id"))
+        start = day - timedelta(days=day.weekday()) if period == "week" else day.replace(day=1)
+        cell = counts[row["moment"]][start]
+        cell[0] += row["sentiment"] == sentiment
+        cell[1] += 1
+    return {m: {p: tuple(v) for p, v in sorted(ps.items())} for m, ps in counts.items()}
 
 
-def _week(value: Any, record_id: Any) -> date:
+def choose_period(rows: Sequence[dict[str, Any]], time_col: str, sentiment: str) -> tuple[str, dict]:
+    """Weeks when a typical moment has ``MIN_PERIOD_COUNT`` transcripts a week, else months."""
+    weekly = period_shares(rows, time_col, sentiment, "week")
+    sizes = [n for periods in weekly.values() for _, n in periods.values()]
+    if sizes and float(np.median(sizes)) >= MIN_PERIOD_COUNT:
+        return "week", weekly
+    return "month", period_shares(rows, time_col, sentiment, "month")
+
+
+def _day(value: Any, record_id: Any) -> date:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, (int, float)):
@@ -81,8 +99,7 @@ def _week(value: Any, record_id: Any) -> date:
             raise InputError(f"record {record_id!r}: time {value!r} is not an ISO date or time") from error
     else:
         raise InputError(f"record {record_id!r}: no time value")
-    day = moment.date() if isinstance(moment, datetime) else moment
-    return day - timedelta(days=day.weekday())
+    return moment.date() if isinstance(moment, datetime) else moment
 
 
 def build_report(scored_path: str | Path, output_dir: str | Path, *, time_col: str | None = None,
@@ -101,21 +118,21 @@ def build_report(scored_path: str | Path, output_dir: str | Path, *, time_col: s
         sentiments.append(WORST)
     table = moment_table(rows, sentiments)
     worst = WORST if WORST in sentiments else sentiments[-1]
-    written = ["moments.csv", "summary.json", "heatmap.png", f"{worst}_share.png", f"{worst}_by_week.png", "report.html"]
+    written = ["moments.csv", "summary.json", "heatmap.png", f"{worst}_share.png", f"{worst}_over_time.png", "report.html"]
     refuse_overwriting(scored_path, output_dir, *(output_dir / name for name in written))
     output_dir.mkdir(parents=True, exist_ok=True)
     _write_csv(table, sentiments, output_dir / "moments.csv")
     charts = {"heatmap": _heatmap(table, sentiments, output_dir / "heatmap.png"),
               "worst_share": _share_bars(table, worst, output_dir / f"{worst}_share.png")}
-    weekly = None
+    period = None
     if time_col:
-        weekly = weekly_shares(rows, time_col, worst)
-        charts["weekly"] = _weekly_chart(weekly, worst, output_dir / f"{worst}_by_week.png")
+        period, shares = choose_period(rows, time_col, worst)
+        charts["over_time"] = _time_chart(shares, worst, period, output_dir / f"{worst}_over_time.png")
     worst_examples = _examples(rows, table, worst, examples)
     summary = {"transcripts": len(rows), "moments": [asdict(r) for r in table], "examples": worst_examples}
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     page = output_dir / "report.html"
-    page.write_text(_html(table, sentiments, worst, charts, worst_examples, len(rows), weekly is not None))
+    page.write_text(_html(table, sentiments, worst, charts, worst_examples, len(rows), period))
     return page
 
 
@@ -148,17 +165,24 @@ def _pyplot():
     return plt
 
 
+def heatmap_colours(table: list[MomentRow], sentiments: Sequence[str]) -> list[list[float]]:
+    """Each cell's position on a red (bad) to green (good) scale, 0.5 neutral: a large magical share is green,
+    a large miserable share red, any average share neutral."""
+    return [[0.5 + 0.5 * VALENCE.get(s, 0.0) * r.sentiment_shares[s] for s in sentiments] for r in table]
+
+
 def _heatmap(table: list[MomentRow], sentiments: Sequence[str], path: Path) -> Path:
     plt = _pyplot()
     counts = [[round(r.sentiment_shares[s] * r.count) for s in sentiments] for r in table]
     figure, axis = plt.subplots(figsize=(2 + 1.3 * len(sentiments), 1 + 0.45 * len(table)))
-    image = axis.imshow([[c / max(1, sum(row)) for c in row] for row in counts], cmap="RdYlGn_r", vmin=0, vmax=1, aspect="auto")
+    image = axis.imshow(heatmap_colours(table, sentiments), cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
     axis.set_xticks(range(len(sentiments)), sentiments)
     axis.set_yticks(range(len(table)), [r.moment for r in table])
     for y, row in enumerate(counts):
         for x, value in enumerate(row):
             axis.text(x, y, f"{value}\n{value / max(1, sum(row)):.0%}", ha="center", va="center", fontsize=8)
-    figure.colorbar(image, ax=axis, label="share of the moment's transcripts")
+    bar = figure.colorbar(image, ax=axis, ticks=[0, 0.5, 1])
+    bar.ax.set_yticklabels(["bad: many\nmiserable", "neutral", "good: many\nmagical"])
     axis.set_title("Moments of truth: transcripts by moment and outcome")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -183,15 +207,24 @@ def _share_bars(table: list[MomentRow], worst: str, path: Path) -> Path:
     return path
 
 
-def _weekly_chart(weekly: dict[str, dict[date, tuple[int, int]]], worst: str, path: Path) -> Path:
+def _time_chart(shares: dict[str, dict[date, tuple[int, int]]], worst: str, period: str, path: Path) -> Path:
+    """One line per moment with its 95% interval band; points with fewer than ``MIN_PERIOD_COUNT`` transcripts
+    are left out."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(9, 4.5))
-    for moment, weeks in sorted(weekly.items()):
-        axis.plot(list(weeks), [k / n for k, n in weeks.values()], marker="o", label=moment)
-    axis.set_ylabel(f"share {worst}")
-    axis.set_xlabel("week starting")
-    axis.set_title(f"Share {worst} by week")
-    axis.legend(fontsize=8, ncol=3)
+    for moment, periods in sorted(shares.items()):
+        shown = [(p, k, n) for p, (k, n) in periods.items() if n >= MIN_PERIOD_COUNT]
+        if not shown:
+            continue
+        starts = [p for p, _, _ in shown]
+        line, = axis.plot(starts, [k / n for _, k, n in shown], marker="o", label=moment)
+        low, high = zip(*(proportion_interval(k, n) for _, k, n in shown))
+        axis.fill_between(starts, low, high, color=line.get_color(), alpha=0.15)
+    axis.set_ylabel(f"share {worst} (95% interval band)")
+    axis.set_xlabel(f"{period} starting")
+    axis.set_title(f"Share {worst} by {period} (points with fewer than {MIN_PERIOD_COUNT} transcripts hidden)")
+    if axis.lines:
+        axis.legend(fontsize=8, ncol=3)
     figure.autofmt_xdate()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -199,7 +232,7 @@ def _weekly_chart(weekly: dict[str, dict[date, tuple[int, int]]], worst: str, pa
     return path
 
 
-def _html(table, sentiments, worst, charts: dict[str, Path], examples, total: int, weekly: bool) -> str:
+def _html(table, sentiments, worst, charts: dict[str, Path], examples, total: int, period: str | None) -> str:
     def image(path: Path) -> str:
         return f'<img alt="{path.stem}" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
 
@@ -218,7 +251,7 @@ intervals are 95% Wilson intervals.</p>
 <table><tr><th>moment</th><th>stage</th><th>count</th><th>share</th>{head}</tr>{body}</table>
 <h2>Outcome by moment</h2>{image(charts["heatmap"])}
 <h2>Share {html.escape(worst)}</h2>{image(charts["worst_share"])}
-{"<h2>By week</h2>" + image(charts["weekly"]) if weekly else ""}
+{f"<h2>By {period}</h2>" + image(charts["over_time"]) if period else ""}
 <h2>Examples from the weakest moments</h2><p>Transcript ids most confidently {html.escape(worst)}:</p><ul>{listed}</ul>
 </body></html>
 """

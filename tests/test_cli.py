@@ -159,7 +159,7 @@ def test_report_numbers_match_a_hand_count(tmp_path):
     scored = tmp_path / "scored.jsonl"
     scored.write_text("".join(json.dumps(r) + "\n" for r in rows))
     run("report", scored, "-o", tmp_path / "report", "--time-col", "created_at")
-    for name in ("report.html", "moments.csv", "summary.json", "heatmap.png", "miserable_share.png", "miserable_by_week.png"):
+    for name in ("report.html", "moments.csv", "summary.json", "heatmap.png", "miserable_share.png", "miserable_over_time.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0
     table = list(csv.DictReader(open(tmp_path / "report" / "moments.csv")))
     assert [t["moment"] for t in table] == ["billing", "discovery"]  # weakest first
@@ -301,3 +301,25 @@ def test_message_rows_scored_as_transcripts_get_a_hint_to_group_them(tiny_traine
     grouped = run("score", source, "-o", tmp_path / "grouped.jsonl", "--text-col", "message", "--conversation-col",
                   "conversation_id", "--speaker-col", "author", "--model", tiny_trained_dir)
     assert "warning" not in grouped.stderr
+
+
+def test_heatmap_colour_reads_as_good_or_bad():
+    from motclassify.report import MomentRow, heatmap_colours
+
+    sentiments = ["magical", "average", "miserable"]
+    rows = [MomentRow("billing", None, 10, 0.5, {"magical": 0.0, "average": 1.0, "miserable": 0.0}, {}),
+            MomentRow("access", None, 10, 0.5, {"magical": 0.5, "average": 0.0, "miserable": 0.5}, {})]
+    all_average, mixed = heatmap_colours(rows, sentiments)
+    assert all_average == [0.5, 0.5, 0.5]  # 100% average and 0% magical are neutral, not alarming
+    assert mixed[0] > 0.5 > mixed[2]  # magical towards green, miserable towards red
+
+
+def test_the_time_chart_uses_months_when_weeks_are_thin_and_hides_thin_points():
+    from motclassify.report import choose_period
+
+    rows = [{"id": f"r{i}", "moment": "billing", "sentiment": "miserable" if i % 3 == 0 else "average",
+             "created_at": f"2026-{1 + i % 6:02d}-{1 + i % 27:02d}"} for i in range(120)]
+    period, shares = choose_period(rows, "created_at", "miserable")
+    assert period == "month" and len(shares["billing"]) == 6 and all(n == 20 for _, n in shares["billing"].values())
+    busy = [{**row, "created_at": f"2026-03-{2 + i % 7:02d}"} for i, row in enumerate(rows)]
+    assert choose_period(busy, "created_at", "miserable")[0] == "week"

@@ -1,0 +1,155 @@
+"""Few-shot fine-tuning on companies' own label sets, against TF-IDF + LR and frozen embeddings + LR (CPU).
+
+    python benchmarks/fewshot.py                                   # the full run -> benchmarks/results/fewshot.json
+    python benchmarks/fewshot.py --companies software --per-class 8 --seeds 1 --out /tmp/smoke.json   # a smoke run
+
+Data (`benchmarks/fewshot_data/`, written for this benchmark, none of it from the default corpus):
+- airline: SkyBridge Air, 6 moments of its own, NPS-style sentiment (promoter / passive / detractor);
+- bank: Northfield Bank, 6 moments, 5-level sentiment (very_negative ... very_positive);
+- software: Tallyworks SaaS, 5 moments, 2-level sentiment (satisfied / dissatisfied).
+Per company, 25 conversations per moment (the lowest hashes of their ids) are the test set; each point samples
+N training conversations per moment from the rest, once per seed, and every system gets the same N. The
+fine-tuned model is `motclassify.train(records)` with its defaults, as a user would call it (it holds its own
+validation records out of the N); its wall-clock training time is recorded. Macro-F1 is over the labels present
+in the test set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+HERE = Path(__file__).parent
+DATA = HERE / "fewshot_data"
+HEADS = ("moment", "sentiment")
+TEST_PER_CLASS = 25
+
+
+def load_company(name: str) -> tuple[list[dict], list[dict]]:
+    """The company's training pool and test set."""
+    records = [json.loads(line) for path in sorted(DATA.glob(f"{name}_[0-9].jsonl"))
+               for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_moment: dict[str, list[dict]] = {}
+    for record in sorted(records, key=lambda r: hashlib.sha256(r["id"].encode()).hexdigest()):
+        by_moment.setdefault(record["moment"], []).append(record)
+    test = [r for group in by_moment.values() for r in group[:TEST_PER_CLASS]]
+    pool = [r for group in by_moment.values() for r in group[TEST_PER_CLASS:]]
+    return pool, test
+
+
+def sample(pool: list[dict], per_class: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    by_moment: dict[str, list[dict]] = {}
+    for record in pool:
+        by_moment.setdefault(record["moment"], []).append(record)
+    return [r for moment in sorted(by_moment) for r in rng.sample(by_moment[moment], min(per_class, len(by_moment[moment])))]
+
+
+def text_of(record: dict) -> str:
+    return "\n".join(f"{t['speaker']}: {t['text']}" for t in record["turns"])
+
+
+class FrozenEmbeddings:
+    """Mean-pooled all-MiniLM-L6-v2 sentence embeddings (the packaged base encoder), cached per text."""
+
+    def __init__(self) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        from motclassify.folder import packaged_base_path
+
+        self.encoder = SentenceTransformer(str(packaged_base_path()), device="cpu")
+        self.encoder.max_seq_length = 256
+        self.cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, records: list[dict]) -> np.ndarray:
+        missing = [text_of(r) for r in records if text_of(r) not in self.cache]
+        if missing:
+            self.cache.update(zip(missing, self.encoder.encode(missing, batch_size=32, normalize_embeddings=True)))
+        return np.stack([self.cache[text_of(r)] for r in records])
+
+
+def frozen_scores(embed: FrozenEmbeddings, train: list[dict], test: list[dict]) -> dict[str, float]:
+    from motclassify.metrics import macro_f1
+
+    result = {}
+    for head in HEADS:
+        model = LogisticRegression(max_iter=3000, C=10.0, class_weight="balanced")
+        model.fit(embed(train), [r[head] for r in train])
+        gold = [r[head] for r in test]
+        result[head] = round(macro_f1(gold, model.predict(embed(test)), sorted(set(gold))), 4)
+    return result
+
+
+def point(company: str, per_class: int, seed: int, pool: list[dict], test: list[dict], embed: FrozenEmbeddings) -> dict:
+    import motclassify
+    from motclassify.data import load_examples
+    from motclassify.evaluation import evaluate
+    from motclassify.training import tfidf_baseline
+
+    train = sample(pool, per_class, seed)
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        classifier = motclassify.train(train, output_dir=folder, seed=seed, progress=False)
+        seconds = time.perf_counter() - started
+        report = evaluate(classifier, test)
+    tfidf = tfidf_baseline(load_examples(train), load_examples(test))
+    return {"company": company, "per_class": per_class, "seed": seed, "train_records": len(train),
+            "train_seconds": round(seconds, 1),
+            "motclassify": {head: round(report[head]["macro_f1"], 4) for head in HEADS},
+            "tfidf + logistic regression": {head: tfidf[head]["macro_f1"] for head in HEADS},
+            "frozen MiniLM + logistic regression": frozen_scores(embed, train, test)}
+
+
+def summary(points: list[dict]) -> list[dict]:
+    """Mean over seeds of each system and head, per company and size."""
+    rows = []
+    for key in sorted({(p["company"], p["per_class"]) for p in points}):
+        group = [p for p in points if (p["company"], p["per_class"]) == key]
+        row = {"company": key[0], "per_class": key[1], "seeds": len(group),
+               "train_seconds_mean": round(float(np.mean([p["train_seconds"] for p in group])), 1)}
+        for system in ("motclassify", "tfidf + logistic regression", "frozen MiniLM + logistic regression"):
+            row[system] = {head: round(float(np.mean([p[system][head] for p in group])), 4) for head in HEADS}
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--companies", nargs="+", default=["airline", "bank", "software"])
+    parser.add_argument("--per-class", type=int, nargs="+", default=[8, 16, 32, 64, 128])
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per point (default 3)")
+    parser.add_argument("--out", default=str(HERE / "results" / "fewshot.json"))
+    args = parser.parse_args()
+    embed = FrozenEmbeddings()
+    out = Path(args.out)
+    points = []
+    for company in args.companies:
+        pool, test = load_company(company)
+        for per_class in args.per_class:
+            for seed in range(args.seeds):
+                points.append(point(company, per_class, seed, pool, test, embed))
+                print(json.dumps(points[-1]), flush=True)
+                out.parent.mkdir(parents=True, exist_ok=True)  # written after every point: a stopped run keeps its points
+                out.write_text(json.dumps({"command": "python " + " ".join(sys.argv), "device": "cpu",
+                                           "machine": {"cpu": platform.processor() or platform.machine(),
+                                                       "python": platform.python_version()},
+                                           "summary": summary(points), "points": points}, indent=2) + "\n")
+    for row in summary(points):
+        print(f"{row['company']:<9} {row['per_class']:>4}/class  " + "  ".join(
+            f"{system.split()[0]} {row[system]['moment']:.3f}/{row[system]['sentiment']:.3f}"
+            for system in ("motclassify", "tfidf + logistic regression", "frozen MiniLM + logistic regression"))
+            + f"  ({row['train_seconds_mean']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
