@@ -164,6 +164,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from .card import per_class_table
     from .evaluation import evaluate
 
     classifier = _classifier(args)
@@ -176,10 +177,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
             continue
         result = report[head]
         print(f"\n{head}: macro-F1 {result['macro_f1']:.3f} (over the {len(result['macro_f1_labels'])} labels present "
-              f"in the data)  accuracy {result['accuracy']:.3f}  n={result['support']}")
-        print(f"  {'label':<16}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
-        for label, s in result["per_class"].items():
-            print(f"  {label:<16}{s['precision']:>10.3f}{s['recall']:>10.3f}{s['f1-score']:>10.3f}{int(s['support']):>10}")
+              f"in the data)  accuracy {result['accuracy']:.3f}  n={result['support']}\n")
+        print("\n".join(per_class_table(result)))
     return 0
 
 

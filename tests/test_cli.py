@@ -174,7 +174,7 @@ def test_report_numbers_match_a_hand_count(tmp_path):
 
 def test_evaluate_prints_scores_and_json(tiny_trained_dir):
     text = run("evaluate", "tests/data/tiny_custom.jsonl", "--model", tiny_trained_dir).stdout
-    assert "macro-F1" in text and "signin" in text
+    assert "macro-F1" in text and "labels present in the data" in text and "| signin |" in text
     report = json.loads(run("evaluate", "tests/data/tiny_custom.jsonl", "--model", tiny_trained_dir, "--json").stdout)
     assert report["moment"]["support"] == 23 and 0 <= report["sentiment"]["macro_f1"] <= 1
 

@@ -84,6 +84,25 @@ def checked_real_style() -> list[dict]:
     return records
 
 
+def datasheet_tables(agreement: dict) -> str:
+    """Markdown tables of the labellers' agreement and the split, for training/README.md."""
+    lines = ["| head | raw agreement | Cohen's kappa | labeller A macro-F1 vs adjudicated | labeller B macro-F1 vs adjudicated |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {head} | {a['raw_agreement']:.3f} | {a['cohen_kappa']:.3f} | {a['labeller_A_macro_f1_vs_adjudicated']:.3f} | "
+              f"{a['labeller_B_macro_f1_vs_adjudicated']:.3f} |" for head in HEADS for a in [agreement[head]]]
+    lines += ["", f"{agreement['disagreements_adjudicated']} of {agreement['threads']} threads adjudicated.", "",
+              "| split | threads | " + " | ".join(MOMENTS) + " | " + " | ".join(SENTIMENTS) + " |",
+              "|---|---|" + "---|" * (len(MOMENTS) + len(SENTIMENTS))]
+    for split, part in agreement["splits"].items():
+        lines.append(f"| {split} | {part['threads']} | " + " | ".join(str(part["moments"].get(m, 0)) for m in MOMENTS)
+                     + " | " + " | ".join(str(part["sentiments"].get(s, 0)) for s in SENTIMENTS) + " |")
+    style = agreement["real_style_threads"]
+    lines += ["", f"Real-style threads: {style['threads']} ("
+              + ", ".join(f"{k} {v}" for k, v in style["channels"].items()) + "; "
+              + ", ".join(f"{k} {v}" for k, v in style["sentiments"].items()) + ")."]
+    return "\n".join(lines)
+
+
 def main() -> None:
     records, agreement = merge()
     write_jsonl(records, REAL / "real.jsonl")
@@ -97,6 +116,11 @@ def main() -> None:
     agreement["real_style_threads"] = {"threads": len(style), "channels": dict(count(r["channel"] for r in style)),
                                        "sentiments": dict(count(r["sentiment"] for r in style))}
     (REAL / "agreement.json").write_text(json.dumps(agreement, indent=2) + "\n")
+    readme = DATA.parent / "README.md"
+    start, end = "<!-- real-datasheet -->", "<!-- /real-datasheet -->"
+    text = readme.read_text(encoding="utf-8")
+    readme.write_text(text.split(start)[0] + start + "\n" + datasheet_tables(agreement) + "\n" + end
+                      + text.split(end)[1], encoding="utf-8")
     print(json.dumps({k: v for k, v in agreement.items() if k != "splits"}, indent=1))
     for split, part in agreement["splits"].items():
         print(split, part["threads"], part["sentiments"], part["moments"])
