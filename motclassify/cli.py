@@ -135,7 +135,7 @@ def _classifier(args: argparse.Namespace):
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from .io import Layout, conversation_key_hint
+    from .files import Layout, conversation_key_hint
     from .scoring import score_file
 
     if not args.conversation_col and Path(args.input).is_file():

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import DataError, InputError
-from .io import read_rows
+from .files import read_rows
 from .transcript import Transcript
 
 

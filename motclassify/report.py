@@ -16,7 +16,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from .errors import InputError
-from .io import read_table, refuse_overwriting
+from .files import read_table, refuse_overwriting
 from .labels import DEFAULT_SENTIMENTS
 
 WORST = "miserable"

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from tqdm.auto import tqdm
 
 from .classifier import MomentClassifier
-from .io import (
+from .files import (
     InputError,
     InputRecord,
     Layout,

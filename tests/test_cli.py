@@ -9,7 +9,7 @@ import pytest
 
 import motclassify
 from motclassify.cli import build_parser
-from motclassify.io import read_table
+from motclassify.files import read_table
 
 from conftest import CLI, ROOT
 
@@ -87,7 +87,7 @@ def test_score_message_per_row_with_shuffled_rows(tiny_trained_dir, tmp_path, fm
 
 
 def test_grouped_turns_follow_the_order_column(tmp_path):
-    from motclassify.io import Layout, read_transcripts
+    from motclassify.files import Layout, read_transcripts
 
     source = write_csv(tmp_path / "messages.csv", message_rows())
     records = {r.id: r for r in read_transcripts(source, layout=Layout(text_col="message", conversation_col="conversation_id",

@@ -3,7 +3,8 @@
 - authored: the hand-written corpus, split per record (``data/splits/{train,dev,test}.jsonl``, ``prepare.py``);
 - real: the labelled real Twitter care threads, split by company (``data/real/real.jsonl``, ``prepare_real.py``);
 - real style: conversations written here that open with the real training companies' messages
-  (``data/real_style/threads_*.jsonl``), all training data.
+  (``data/real_style/threads_*.jsonl``), and short Twitter care threads written here for invented brands of many
+  sectors (``data/real_style/tweets_*.jsonl``), all training data.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ def real(split: str) -> list[dict]:
     return [r for r in read_jsonl(DATA / "real" / "real.jsonl") if r["split"] == split]
 
 
-def real_style() -> list[dict]:
-    return [r for path in sorted((DATA / "real_style").glob("threads_*.jsonl")) for r in read_jsonl(path)]
+def real_style(pattern: str = "*_*.jsonl") -> list[dict]:
+    """Real-style threads: ``threads_*.jsonl`` (real openings continued), ``tweets_*.jsonl`` (invented brands)."""
+    return [r for path in sorted((DATA / "real_style").glob(pattern)) if not path.name.startswith("openings")
+            for r in read_jsonl(path)]
 
 
 def training_records(authored_train: list[dict] | None = None) -> list[dict]:

@@ -72,12 +72,16 @@ def merge() -> tuple[list[dict], dict]:
 
 
 def checked_real_style() -> list[dict]:
-    """The authored real-style threads that pass the taxonomy checks and open with a training company's message."""
+    """The authored real-style threads, checked against the taxonomy: continuations of real openings must name a
+    training company, and invented-brand tweets must not use any real company's handle."""
     records = []
     for record in real_style():
         found = problems(record)
-        if COMPANY_SPLIT.get(record.get("company")) != "train":
+        split = COMPANY_SPLIT.get(record.get("company"))
+        if record["id"].startswith("rs") and split != "train":
             found.append(f"company {record.get('company')!r} is not a training company")
+        if not record["id"].startswith("rs") and split is not None:
+            found.append(f"an invented brand may not use the real handle {record.get('company')!r}")
         if found:
             raise SystemExit(f"real-style thread {record.get('id')}: {', '.join(found)}")
         records.append(record)

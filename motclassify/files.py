@@ -1,4 +1,4 @@
-"""Reading transcript exports (JSONL, CSV, Parquet; one row per transcript or per message) and writing results."""
+"""Record files: reading transcript exports (JSONL, CSV, Parquet; one row per transcript or per message) and writing results."""
 
 from __future__ import annotations
 
