@@ -94,7 +94,7 @@ def test_training_arguments_are_checked_when_made(field, value):
 
 def test_the_schedule_adapts_to_the_data_size():
     arguments = TrainingArguments()
-    assert arguments.total_steps(96) == 150  # few records: at least MIN_STEPS optimiser steps
+    assert arguments.total_steps(96) == 50  # few records: at least MIN_STEPS optimiser steps
     assert arguments.total_steps(3200) == 6 * 200
     assert TrainingArguments(epochs=2).total_steps(96) == 12 and TrainingArguments(max_steps=40).total_steps(96) == 40
 
