@@ -90,7 +90,8 @@ def frozen_scores(embed: FrozenEmbeddings, train: list[dict], test: list[dict]) 
     return result
 
 
-def point(company: str, per_class: int, seed: int, pool: list[dict], test: list[dict], embed: FrozenEmbeddings) -> dict:
+def point(company: str, per_class: int, seed: int, pool: list[dict], test: list[dict], embed: FrozenEmbeddings,
+          from_model: str | None) -> dict:
     import motclassify
     from motclassify.data import load_examples
     from motclassify.evaluation import evaluate
@@ -99,7 +100,7 @@ def point(company: str, per_class: int, seed: int, pool: list[dict], test: list[
     train = sample(pool, per_class, seed)
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        classifier = motclassify.train(train, output_dir=folder, seed=seed, progress=False)
+        classifier = motclassify.train(train, output_dir=folder, from_model=from_model, seed=seed, progress=False)
         seconds = time.perf_counter() - started
         report = evaluate(classifier, test)
     tfidf = tfidf_baseline(load_examples(train), load_examples(test))
@@ -128,6 +129,7 @@ def main() -> None:
     parser.add_argument("--companies", nargs="+", default=["airline", "bank", "software"])
     parser.add_argument("--per-class", type=int, nargs="+", default=[8, 16, 32, 64, 128])
     parser.add_argument("--seeds", type=int, default=3, help="seeds per point (default 3)")
+    parser.add_argument("--from-model", help="model folder to start from (default: the shipped default model)")
     parser.add_argument("--out", default=str(HERE / "results" / "fewshot.json"))
     args = parser.parse_args()
     embed = FrozenEmbeddings()
@@ -137,7 +139,7 @@ def main() -> None:
         pool, test = load_company(company)
         for per_class in args.per_class:
             for seed in range(args.seeds):
-                points.append(point(company, per_class, seed, pool, test, embed))
+                points.append(point(company, per_class, seed, pool, test, embed, args.from_model))
                 print(json.dumps(points[-1]), flush=True)
                 out.parent.mkdir(parents=True, exist_ok=True)  # written after every point: a stopped run keeps its points
                 out.write_text(json.dumps({"command": "python " + " ".join(sys.argv), "device": "cpu",

@@ -189,3 +189,27 @@ def test_training_and_the_engine_compute_the_same_logits(small_model_dir):
     moment, sentiment = engine.span_logits(turns, [(i, 0, len(e.transcript.turns) - 1) for i, e in enumerate(examples)])
     np.testing.assert_allclose(trained["moment"].numpy(), moment, atol=1e-4)
     np.testing.assert_allclose(trained["sentiment"].numpy(), sentiment, atol=1e-4)
+
+
+def test_format_1_folders_still_load_and_save_in_the_current_format(small_model_dir, tmp_path):
+    import json
+    import shutil
+
+    from motclassify import MomentClassifier
+    from motclassify.folder import CONFIG_FILE, FORMAT_VERSION, is_model_folder
+
+    old = tmp_path / "old"
+    shutil.copytree(small_model_dir, old)
+    config = json.loads((old / CONFIG_FILE).read_text())
+    config["base_model"] = config.pop("base_encoder")
+    config["format_version"] = 1
+    (old / "config.json").write_text(json.dumps(config))  # as written by motclassify 0.1
+    (old / CONFIG_FILE).unlink()
+    assert is_model_folder(old)
+    classifier = MomentClassifier.load(old, device="cpu")
+    reference = MomentClassifier.load(small_model_dir, device="cpu")
+    text = "Customer: I was charged twice\nAgent: refunded"
+    assert classifier.predict_one(text).moment_scores == reference.predict_one(text).moment_scores
+    saved = classifier.save(tmp_path / "new")
+    assert json.loads((saved / CONFIG_FILE).read_text())["format_version"] == FORMAT_VERSION
+    assert not (saved / "config.json").exists() and not is_model_folder(tmp_path)
