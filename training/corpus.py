@@ -35,9 +35,11 @@ def real_style(pattern: str = "*_*.jsonl") -> list[dict]:
 
 
 def training_records(authored_train: list[dict] | None = None) -> list[dict]:
-    """The second-stage training mix: the authored training split (or the given version of it), the real
-    training threads ``REAL_REPEATS`` times, and the real-style threads."""
-    return (authored("train") if authored_train is None else authored_train) + real("train") * REAL_REPEATS + real_style()
+    """The second-stage training mix of the shipped model: the authored training split (or the given version of
+    it), the real training threads ``REAL_REPEATS`` times, and the real-style continuations of real openings.
+    (The invented-brand tweets, ``tweets_*.jsonl``, were written after it was trained: not in the mix yet.)"""
+    return ((authored("train") if authored_train is None else authored_train) + real("train") * REAL_REPEATS
+            + real_style("threads_*.jsonl"))
 
 
 def write_jsonl(records: list[dict], path: Path) -> Path:
