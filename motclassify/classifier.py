@@ -15,7 +15,7 @@ from .errors import InputError, MotclassifyError
 from .folder import DEFAULT_MODEL_PATH, load_model_folder, save_model_folder
 from .labels import LabelSpace
 from .prediction import Prediction, Segment, Skipped, Trajectory
-from .spans import local_spans, opening_spans, segment_spans, whole_spans
+from .spans import local_spans, openings, segment_spans, whole_spans
 from .training import train_model
 from .transcript import Transcript, TranscriptLike
 
@@ -197,9 +197,10 @@ class MomentClassifier:
             return []
         turns = self.engine.turn_sums(transcripts)
         count = len(transcripts)
-        moment_p, sentiment_p = self._span_probabilities(
-            turns, whole_spans(transcripts) + opening_spans(transcripts) + local_spans(transcripts))
-        segments_of = segment_spans(transcripts, moment_p[2 * count:].argmax(axis=1))
+        moment_p, sentiment_p = self._span_probabilities(turns, whole_spans(transcripts) + local_spans(transcripts))
+        starts = openings(transcripts)
+        _, opening_p = self._span_probabilities(self.engine.turn_sums(starts), whole_spans(starts))
+        segments_of = segment_spans(transcripts, moment_p[count:].argmax(axis=1))
         segment_moment_p, segment_sentiment_p = self._span_probabilities(turns, [s for spans in segments_of for s in spans])
         segment_rows = iter(range(len(segment_moment_p)))
         predictions = []
@@ -219,7 +220,7 @@ class MomentClassifier:
                 moment_scores=_scores(self.moments, moment_p[i]),
                 sentiment_scores=_scores(self.sentiments, sentiment_p[i]),
                 segments=tuple(segments),
-                trajectory=Trajectory(_scores(self.sentiments, sentiment_p[count + i]), _scores(self.sentiments, sentiment_p[i])),
+                trajectory=Trajectory(_scores(self.sentiments, opening_p[i]), _scores(self.sentiments, sentiment_p[i])),
                 model=self.config.name,
                 model_version=self.config.version,
             ))

@@ -19,7 +19,8 @@ class Segment:
 
 @dataclass(frozen=True)
 class Trajectory:
-    """Sentiment scores of the opening (up to the customer's first message) and of the whole conversation (the outcome)."""
+    """Sentiment scores of the customer's opening (up to their first message, read on its own) and of the whole
+    conversation (the outcome)."""
 
     start_scores: dict[str, float]
     end_scores: dict[str, float]

@@ -18,11 +18,11 @@ def whole_spans(transcripts: Sequence[Transcript]) -> list[Span]:
     return [(i, 0, len(t.turns) - 1) for i, t in enumerate(transcripts)]
 
 
-def opening_spans(transcripts: Sequence[Transcript]) -> list[Span]:
-    """Each transcript's opening: its turns up to and including the customer's first message (the first turn
-    when the customer never speaks): how the customer felt coming in, before any answer."""
-    return [(i, 0, next((k for k, turn in enumerate(t.turns) if turn.speaker == "customer"), 0))
-            for i, t in enumerate(transcripts)]
+def openings(transcripts: Sequence[Transcript]) -> list[Transcript]:
+    """Each transcript cut after the customer's first message (after its first turn when the customer never
+    speaks): how the customer came in. Encoded on their own, so the answer cannot colour them."""
+    return [Transcript(t.turns[:next((k for k, turn in enumerate(t.turns) if turn.speaker == "customer"), 0) + 1], t.id)
+            for t in transcripts]
 
 
 def local_spans(transcripts: Sequence[Transcript]) -> list[Span]:

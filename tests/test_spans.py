@@ -1,5 +1,5 @@
 from motclassify import Transcript
-from motclassify.spans import local_spans, opening_spans, runs, segment_spans, whole_spans
+from motclassify.spans import local_spans, openings, runs, segment_spans, whole_spans
 
 
 def transcripts():
@@ -11,7 +11,8 @@ def transcripts():
 def test_whole_and_opening_spans():
     assert whole_spans(transcripts()) == [(0, 0, 3), (1, 0, 1), (2, 0, 0)]
     # the opening runs to the customer's first message, or is the first turn when the customer never speaks
-    assert opening_spans(transcripts()) == [(0, 0, 1), (1, 0, 0), (2, 0, 0)]
+    assert [len(t.turns) for t in openings(transcripts())] == [2, 1, 1]
+    assert openings(transcripts())[0].turns[-1].text == "my card was charged twice"
 
 
 def test_local_spans_only_for_transcripts_long_enough_for_segments():
