@@ -100,10 +100,11 @@ def datasheet_tables(agreement: dict) -> str:
     for split, part in agreement["splits"].items():
         lines.append(f"| {split} | {part['threads']} | " + " | ".join(str(part["moments"].get(m, 0)) for m in MOMENTS)
                      + " | " + " | ".join(str(part["sentiments"].get(s, 0)) for s in SENTIMENTS) + " |")
-    style = agreement["real_style_threads"]
-    lines += ["", f"Real-style threads: {style['threads']} ("
-              + ", ".join(f"{k} {v}" for k, v in style["channels"].items()) + "; "
-              + ", ".join(f"{k} {v}" for k, v in style["sentiments"].items()) + ")."]
+    for key, title in (("real_style_threads", "Real-style threads"), ("care_tweets", "Invented-brand care tweets")):
+        part = agreement[key]
+        lines += ["", f"{title}: {part['threads']} (" + ", ".join(f"{k} {v}" for k, v in part["channels"].items()) + "; "
+                  + ", ".join(f"{k} {v}" for k, v in part["sentiments"].items()) + "; "
+                  + ", ".join(f"{k} {v}" for k, v in part["moments"].items()) + ")."]
     return "\n".join(lines)
 
 
@@ -117,8 +118,11 @@ def main() -> None:
                 "sentiments": {s: n for s in SENTIMENTS if (n := count(r["sentiment"] for r in part)[s])}}
         for split in ("train", "dev", "test") for part in [[r for r in records if r["split"] == split]]}
     style = checked_real_style()
-    agreement["real_style_threads"] = {"threads": len(style), "channels": dict(count(r["channel"] for r in style)),
-                                       "sentiments": dict(count(r["sentiment"] for r in style))}
+    for key, part in (("real_style_threads", [r for r in style if r["id"].startswith("rs")]),
+                      ("care_tweets", [r for r in style if not r["id"].startswith("rs")])):
+        agreement[key] = {"threads": len(part), "channels": dict(count(r["channel"] for r in part)),
+                          "sentiments": dict(count(r["sentiment"] for r in part)),
+                          "moments": dict(count(r["moment"] for r in part))}
     (REAL / "agreement.json").write_text(json.dumps(agreement, indent=2) + "\n")
     readme = DATA.parent / "README.md"
     start, end = "<!-- real-datasheet -->", "<!-- /real-datasheet -->"
