@@ -151,7 +151,8 @@ def _as_list(value: Any, id: str | None) -> list:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as error:
-            raise InputError(f"{_name(id)}: 'turns' is not valid JSON ({error.msg})") from error
+            raise InputError(f"{_name(id)}: 'turns' must be a list, or JSON text of one; got text that is not JSON "
+                             f"({error.msg})") from error
     if not isinstance(value, (list, tuple)):
         raise InputError(f"{_name(id)}: 'turns' must be a list, got {type(value).__name__}")
     return list(value)
