@@ -14,8 +14,8 @@ from typing import Any, Iterable
 from tqdm.auto import tqdm
 
 from .classifier import MomentClassifier
+from .errors import InputError
 from .files import (
-    InputError,
     InputRecord,
     Layout,
     ResultWriter,
