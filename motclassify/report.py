@@ -212,14 +212,24 @@ def _time_chart(shares: dict[str, dict[date, tuple[int, int]]], worst: str, peri
     are left out."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(9, 4.5))
-    for moment, periods in sorted(shares.items()):
+    overall: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    for periods in shares.values():
+        for start, (k, n) in periods.items():
+            overall[start][0] += k
+            overall[start][1] += n
+    lines = sorted(shares.items()) + [("all moments", {p: tuple(v) for p, v in sorted(overall.items())})]
+    for moment, periods in lines:
         shown = [(p, k, n) for p, (k, n) in periods.items() if n >= MIN_PERIOD_COUNT]
         if not shown:
             continue
         starts = [p for p, _, _ in shown]
-        line, = axis.plot(starts, [k / n for _, k, n in shown], marker="o", label=moment)
+        line, = axis.plot(starts, [k / n for _, k, n in shown], marker="o", label=moment,
+                          **({"color": "black", "linewidth": 2.5} if moment == "all moments" else {}))
         low, high = zip(*(proportion_interval(k, n) for _, k, n in shown))
         axis.fill_between(starts, low, high, color=line.get_color(), alpha=0.15)
+    if not axis.lines:
+        axis.text(0.5, 0.5, f"too few transcripts for a chart: no {period} has {MIN_PERIOD_COUNT}", ha="center",
+                  va="center", transform=axis.transAxes)
     axis.set_ylabel(f"share {worst} (95% interval band)")
     axis.set_xlabel(f"{period} starting")
     axis.set_title(f"Share {worst} by {period} (points with fewer than {MIN_PERIOD_COUNT} transcripts hidden)")
