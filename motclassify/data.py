@@ -122,7 +122,7 @@ def infer_labels(examples: Sequence[Example], head: str, default: Sequence[str])
 
 def stratified_split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
     """Hold out ``fraction`` of the examples, stratified by moment x sentiment where every cell allows it, else by
-    moment; every label keeps at least one training example where it has two."""
+    moment (or sentiment), else at random."""
     from sklearn.model_selection import train_test_split
 
     if len(examples) < 4:

@@ -70,8 +70,9 @@ def test_new_heads_start_from_a_linear_probe_that_already_separates_the_classes(
     trainer = _Trainer(model, Windower(load_tokenizer(base / TOKENIZER_FILE), 64), TrainingArguments(),
                        examples, examples[:4])
 
+    features, targets = trainer._features(examples, trainer.train_windows)  # the encoder is untouched: read once
+
     def accuracy(head):
-        features, targets = trainer._features(examples, trainer.train_windows)
         layer = getattr(model, f"{head}_head")
         with torch.no_grad():
             predicted = layer(torch.as_tensor(features[head])).argmax(1).numpy()
