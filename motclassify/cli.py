@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--chunk-size", type=int, default=512, help="transcripts read, scored and written at a time")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     model_options(score)
+    engine = score.add_argument_group("engine")
+    engine.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="local (default) or ray: Ray Data reads INPUT (a file or a folder of files) and writes "
+                             "OUTPUT and the errors as folders of files (needs motclassify[ray])")
+    engine.add_argument("--ray-address", help="address of a running Ray cluster (default: start a local one)")
+    engine.add_argument("--workers", type=int, help="ray: scoring workers (default: the cluster's CPUs / --threads)")
+    engine.add_argument("--gpus-per-worker", type=float, default=0, help="ray: GPUs per worker (default 0: CPU workers)")
 
     report = command("report", "Write the moments-of-truth report (tables, charts, report.html) from a scored file.")
     report.add_argument("scored", help="output of `motclassify score`")
@@ -148,11 +155,28 @@ def run_score(args: argparse.Namespace) -> int:
     layout = Layout(text_col=args.text_col, id_col=args.id_col, conversation_col=args.conversation_col,
                     speaker_col=args.speaker_col, order_col=args.order_col,
                     keep_cols=tuple(c.strip() for c in args.keep_cols.split(",") if c.strip()))
+    if args.engine == "ray":
+        return run_score_on_ray(args, layout)
     summary = score_file(_classifier(args), args.input, args.output, input_format=args.input_format,
                          output_format=args.output_format, layout=layout, errors_path=args.errors, resume=args.resume,
                          chunk_size=args.chunk_size, progress=False if args.quiet else None)
     print(summary.line())
     return 0 if summary.scored or summary.skipped else 1
+
+
+def run_score_on_ray(args: argparse.Namespace, layout) -> int:
+    from .distributed import score_path
+    from .errors import InputError
+
+    if args.resume:
+        raise InputError("--resume works with the local engine; the ray engine writes a new output folder")
+    summary = score_path(args.input, args.output, model=args.model, input_format=args.input_format,
+                         output_format=args.output_format, layout=layout, errors_path=args.errors,
+                         ray_address=args.ray_address, batch_tokens=args.batch_tokens, quantize=args.quantize,
+                         concurrency=args.workers, threads_per_worker=args.threads or 1,
+                         num_gpus_per_worker=args.gpus_per_worker)
+    print(summary.line())
+    return 0 if summary.scored else 1
 
 
 def run_report(args: argparse.Namespace) -> int:

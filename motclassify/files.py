@@ -98,30 +98,35 @@ def _jsonl_objects(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | str]
         for number, raw in enumerate(handle, 1):
             if not raw.strip():
                 continue
-            where = f"line {number}"
-            try:
-                record = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                yield number, where, "bad encoding: not UTF-8"
-                continue
-            except json.JSONDecodeError as error:
-                yield number, where, f"not valid JSON ({error.msg})"
-                continue
-            yield number, where, record if isinstance(record, dict) else f"expected a JSON object, got {type(record).__name__}"
+            yield number, f"line {number}", parse_json_line(raw)
+
+
+def parse_json_line(raw: bytes | str) -> dict[str, Any] | str:
+    """The JSON object of one line, or the reason it cannot be read."""
+    try:
+        record = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except UnicodeDecodeError:
+        return "bad encoding: not UTF-8"
+    except json.JSONDecodeError as error:
+        return f"not valid JSON ({error.msg})"
+    return record if isinstance(record, dict) else f"expected a JSON object, got {type(record).__name__}"
 
 
 def _jsonl_records(path: Path, layout: Layout) -> Iterator[InputRecord]:
     for number, where, record in _jsonl_objects(path):
-        if isinstance(record, str):
-            yield InputRecord(f"line-{number}", where, error=record)
-            continue
-        keep = {c: record.get(c) for c in layout.keep_cols}
-        key = "turns" if record.get("turns") is not None else "text"
-        yield _record(record.get(layout.id_col), f"line-{number}", where, key, record.get(key if key == "turns" else layout.text_col), keep)
+        yield input_record(record, f"line-{number}", where, layout)
 
 
-def _record(record_id: Any, fallback_id: str, where: str, key: str, value: Any, keep: dict[str, Any]) -> InputRecord:
+def input_record(row: dict[str, Any] | str, fallback_id: str, where: str, layout: Layout) -> InputRecord:
+    """The transcript record of one row (one transcript a row), or the reason it cannot be scored: ``row`` is a
+    decoded row, or the reason it could not be decoded. ``fallback_id`` names a row without an id."""
+    if isinstance(row, str):
+        return InputRecord(fallback_id, where, error=row)
+    record_id = row.get(layout.id_col)
     identifier = fallback_id if record_id is None or record_id == "" else str(record_id)
+    keep = {c: row.get(c) for c in layout.keep_cols}
+    key = "turns" if row.get("turns") not in (None, "") else "text"
+    value = row.get(key if key == "turns" else layout.text_col)
     if value is None or (isinstance(value, str) and not value.strip()):
         return InputRecord(identifier, where, keep=keep, error="missing text (no turns and an empty text field)")
     return InputRecord(identifier, where, {key: value}, keep)
@@ -216,12 +221,7 @@ def _check_columns(path: Path, found: Sequence[str], needed: Sequence[str]) -> N
 
 def _row_records(rows: Iterator[tuple[str, dict[str, Any] | str]], layout: Layout) -> Iterator[InputRecord]:
     for number, (where, row) in enumerate(rows, 1):
-        if isinstance(row, str):
-            yield InputRecord(f"row-{number}", where, error=row)
-            continue
-        keep = {c: row.get(c) for c in layout.keep_cols}
-        key = "turns" if row.get("turns") not in (None, "") else "text"
-        yield _record(row.get(layout.id_col), f"row-{number}", where, key, row.get(key if key == "turns" else layout.text_col), keep)
+        yield input_record(row, f"row-{number}", where, layout)
 
 
 def _grouped(path: Path, rows: Iterator[tuple[str, dict[str, Any] | str]], layout: Layout) -> Iterator[InputRecord]:

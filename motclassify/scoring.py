@@ -74,6 +74,24 @@ def result_row(prediction: Prediction, fmt: str, keep: dict[str, Any]) -> dict[s
     return {**{k: v for k, v in keep.items() if k not in row}, **row}
 
 
+def score_records(classifier: MomentClassifier, records: list[InputRecord],
+                  fmt: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Result rows (in ``fmt``'s columns) of the records that can be scored, in order, and an error row
+    (``id``, ``where``, ``reason``) for each of the others."""
+    parsed: list[tuple[InputRecord, Transcript]] = []
+    bad: list[dict[str, Any]] = []
+    for record in records:
+        if record.error is None:
+            try:
+                parsed.append((record, Transcript.parse(record.record, id=record.id)))
+                continue
+            except ValueError as error:
+                record.error = str(error).removeprefix(f"transcript {record.id!r}: ")
+        bad.append({"id": record.id, "where": record.where, "reason": record.error})
+    predictions = classifier.predict([t for _, t in parsed]) if parsed else []
+    return [result_row(p, fmt, r.keep) for (r, _), p in zip(parsed, predictions)], bad
+
+
 def score_file(classifier: MomentClassifier, input_path: str | Path, output_path: str | Path, *,
                input_format: str | None = None, output_format: str | None = None, layout: Layout = Layout(),
                errors_path: str | Path | None = None, resume: bool = False, chunk_size: int = 512,
@@ -109,23 +127,16 @@ def score_file(classifier: MomentClassifier, input_path: str | Path, output_path
     try:
         with open(errors_path, "a", encoding="utf-8") as error_file:
             for chunk in iter(lambda: list(itertools.islice(records, chunk_size)), []):
-                good: list[tuple[InputRecord, Transcript]] = []
-                bad: list[dict[str, Any]] = []
+                todo = []
                 for record in chunk:
                     seen[record.id] += 1
                     repeated += seen[record.id] > 1
                     if seen[record.id] <= done[record.id]:
                         skipped += 1
-                        continue
-                    if record.error is None:
-                        try:
-                            good.append((record, Transcript.parse(record.record, id=record.id)))
-                            continue
-                        except ValueError as error:
-                            record.error = str(error).removeprefix(f"transcript {record.id!r}: ")
-                    bad.append({"id": record.id, "where": record.where, "reason": record.error})
-                predictions = classifier.predict([t for _, t in good]) if good else []
-                writer.write([result_row(p, output_format, r.keep) for (r, _), p in zip(good, predictions)])
+                    else:
+                        todo.append(record)
+                good, bad = score_records(classifier, todo, output_format)
+                writer.write(good)
                 if bad:
                     error_file.write("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in bad))
                     error_file.flush()
