@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-
 import sys
 
 import pyarrow as pa
@@ -12,8 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 
-from conftest import CLI
 from motclassify.files import read_table
+
+from conftest import CLI
 
 pytestmark = pytest.mark.slow
 PROBLEMS = {"broken": "{not json", "empty": json.dumps({"id": "empty", "text": ""})}
