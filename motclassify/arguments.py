@@ -20,7 +20,10 @@ class TrainingArguments:
     - steps: ``epochs`` if given, else ``max_steps`` if given, else six epochs but at least ``MIN_STEPS`` steps;
     - validation (when no eval data is given): 15% held out, 20% below ``SMALL_DATA`` records;
     - early stopping on validation macro-F1 only with at least ``EARLY_STOPPING_MIN_VALIDATION`` validation
-      records; otherwise the schedule runs to its end.
+      records; otherwise the schedule runs to its end;
+    - refit (when no eval data is given): after validating, train again from the start on all the records
+      (validation ones included) with the same schedule, keeping the calibration; by default below ``SMALL_DATA``
+      records, where a fifth of the data held out costs more than a second run.
     """
 
     epochs: int | None = None
@@ -35,6 +38,7 @@ class TrainingArguments:
     lora_alpha: float = 32.0
     patience: int = 2
     validation_fraction: float | None = None
+    refit: bool | None = None
     warm_start_heads: bool = True  # new heads start from a logistic regression on the starting encoder's features
     class_weights: bool = True
     segment_loss_weight: float = 0.5

@@ -21,7 +21,8 @@ def model_folder_card(config, metrics: dict[str, Any]) -> str:
              "A motclassify moment-of-truth classifier: all-MiniLM-L6-v2 with LoRA adapters and two heads.", "",
              f"- moments: {', '.join(config.labels.moments)}", f"- sentiments: {', '.join(config.labels.sentiments)}",
              f"- trained on {metrics['train_examples']} transcripts, validated on {metrics['validation_examples']}"
-             + (" (then refitted on all of them)" if metrics.get("refit") else ""),
+             + (f"; the saved model was then refit on all {metrics['train_examples'] + metrics['validation_examples']}"
+                if metrics.get("refit") else ""),
              f"- max length {config.max_length} tokens a window; longer transcripts are read in overlapping windows", "",
              "## Validation scores", ""]
     baseline = metrics.get("baseline", {})

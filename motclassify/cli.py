@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, kind in TRAIN_FLAGS.items():
         shown = defaults[name] if defaults[name] is not None else "chosen from the data size"
         train.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"default: {shown}")
+    train.add_argument("--refit", action=argparse.BooleanOptionalAction, help="after validating on a held-out share, "
+                       "train again on all records (default: below 500 records, when --eval is not given)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
 
     info = command("info", "Print versions, label sets, base-encoder check, device and threads (for bug reports).")
@@ -212,12 +214,13 @@ def run_train(args: argparse.Namespace) -> int:
     split = lambda value: [v.strip() for v in value.split(",") if v.strip()] if value else None  # noqa: E731
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    given = {name: getattr(args, name) for name in TRAIN_FLAGS if getattr(args, name) is not None}
+    given = {name: getattr(args, name) for name in [*TRAIN_FLAGS, "refit"] if getattr(args, name) is not None}
     folder = train_model(args.data, args.eval, from_model=args.from_model, moments=split(args.moments),
                          sentiments=split(args.sentiments), output_dir=args.output, progress=not args.quiet, **given)
     metrics = json.loads((folder / "metrics.json").read_text())
+    refit = f", then refit on all {metrics['train_examples'] + metrics['validation_examples']}" if metrics.get("refit") else ""
     print(f"model written to {folder} ({metrics['train_examples']} training records, validated on "
-          f"{metrics['validation_examples']}); load it with MomentClassifier.load({str(folder)!r})")
+          f"{metrics['validation_examples']}{refit}); load it with MomentClassifier.load({str(folder)!r})")
     for head in ("moment", "sentiment"):
         baseline = metrics["baseline"].get(head)
         print(f"  {head}: validation macro-F1 {metrics[head]['macro_f1']:.3f}"

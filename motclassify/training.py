@@ -69,32 +69,34 @@ def train_model(train_data: Any, eval_data: Any = None, *, from_model: str | os.
         _label_set(moments, train_examples, "moment", start, tuple(DEFAULT_STAGES)),
         _label_set(sentiments, train_examples, "sentiment", start, DEFAULT_SENTIMENTS),
         {**(start.labels.stages if start.labels else {}), **(stages or {})})
+    all_examples, refit = train_examples, False
     if eval_data is not None:
         validation = load_examples(eval_data, labels.moments, labels.sentiments)
     else:
         fraction = args.validation_fraction or (0.2 if len(train_examples) < SMALL_DATA else 0.15)
         train_examples, validation = stratified_split(train_examples, fraction, args.seed)
+        refit = args.refit if args.refit is not None else len(all_examples) < SMALL_DATA
 
     config = replace(start.config, labels=labels, max_length=args.max_length, lora_rank=args.lora_rank,
                      lora_alpha=args.lora_alpha, name=args.name, version=args.version, trained=True,
                      head_features=args.head_features or start.config.head_features)
-    model, base_path = build_model(config, start.encoder_path)
-    kept_heads = start.load_into(model)
-    windower = Windower(load_tokenizer(base_path / TOKENIZER_FILE), config.max_length, config.window_overlap_tokens)
-    trainer = _Trainer(model, windower, args, train_examples, validation)
-    if args.warm_start_heads:
-        trainer.warm_start_heads([head for head in HEADS if head not in kept_heads])
+    trainer = _Trainer.start(config, start, args, train_examples, validation)
     history = trainer.fit()
     logits, gold = trainer.validation_logits()
     config.temperatures = {head: fit_temperature(logits[head][gold[head] != -100], gold[head][gold[head] != -100])
                            for head in HEADS}
-    config.train_priors = {head: label_priors(train_examples, head, getattr(labels, f"{head}s")) for head in HEADS}
-
-    folder = Path(output_dir) if output_dir is not None else Path(tempfile.mkdtemp(prefix="motclassify-"))
     metrics = _validation_metrics(logits, gold, labels, config.temperatures)
-    metrics.update(baseline=tfidf_baseline(train_examples, validation), history=history,
-                   train_examples=len(train_examples), validation_examples=len(validation),
-                   started_from=start.description, training_arguments=asdict(args))
+    metrics.update(baseline=tfidf_baseline(train_examples, validation), train_examples=len(train_examples),
+                   validation_examples=len(validation), refit=refit)
+    if refit:  # the validation figures and calibration above stay: they are the honest estimate
+        logger.info("refitting on all %d records", len(all_examples))
+        trainer = _Trainer.start(config, start, args, all_examples, [])
+        history += [{**entry, "refit": True} for entry in trainer.fit()]
+    model = trainer.model
+    config.train_priors = {head: label_priors(all_examples if refit else train_examples, head, getattr(labels, f"{head}s"))
+                           for head in HEADS}
+    metrics.update(history=history, started_from=start.description, training_arguments=asdict(args))
+    folder = Path(output_dir) if output_dir is not None else Path(tempfile.mkdtemp(prefix="motclassify-"))
     save_model_folder(config, stored_state(model), folder,
                       extra_files={"metrics.json": json.dumps(metrics, indent=2) + "\n",
                                    "README.md": model_folder_card(config, metrics)})
@@ -188,6 +190,18 @@ class _Trainer:
         self.validation_windows = windower.windows([e.transcript for e in validation])
         self.class_weights = {head: self._class_weights(head) for head in HEADS}
 
+    @classmethod
+    def start(cls, config: ModelConfig, start: _StartingPoint, args: TrainingArguments, train_examples: list[Example],
+              validation: list[Example]) -> _Trainer:
+        """A trainer of a fresh model built from ``start`` (its heads warm-started where they are new)."""
+        model, base_path = build_model(config, start.encoder_path)
+        kept_heads = start.load_into(model)
+        windower = Windower(load_tokenizer(base_path / TOKENIZER_FILE), config.max_length, config.window_overlap_tokens)
+        trainer = cls(model, windower, args, train_examples, validation)
+        if args.warm_start_heads:
+            trainer.warm_start_heads([head for head in HEADS if head not in kept_heads])
+        return trainer
+
     def _class_weights(self, head: str) -> torch.Tensor | None:
         labels = self.labels.moments if head == "moment" else self.labels.sentiments
         gold = [getattr(e, head) for e in self.train_examples if getattr(e, head) is not None]
@@ -231,7 +245,7 @@ class _Trainer:
         warmup = max(1, int(total * args.warmup_ratio))
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup))))
-        early_stopping = len(self.validation) >= EARLY_STOPPING_MIN_VALIDATION
+        early_stopping = len(self.validation) >= EARLY_STOPPING_MIN_VALIDATION  # without validation: run to the end
         rng = random.Random(args.seed)
         history, best_score, best_state, stale, step = [], -1.0, None, 0, 0
         epochs = math.ceil(total / steps_per_epoch)
@@ -252,6 +266,9 @@ class _Trainer:
                 bar.set_postfix(loss=f"{np.mean(running[-20:]):.3f}")
             if not early_stopping and step < total:
                 continue
+            if not self.validation:
+                history.append({"epoch": epoch, "step": step, "train_loss": round(float(np.mean(running)), 4)})
+                break
             scores = self._validation_scores()
             history.append({"epoch": epoch, "step": step, "train_loss": round(float(np.mean(running)), 4), **scores})
             message = f"epoch {epoch}: loss {history[-1]['train_loss']:.3f} " + " ".join(f"{k} {v:.3f}" for k, v in scores.items())
@@ -262,7 +279,8 @@ class _Trainer:
                 stale += 1
                 if stale >= args.patience:
                     break
-        self.model.load_state_dict(best_state, strict=False)
+        if best_state is not None:
+            self.model.load_state_dict(best_state, strict=False)
         self.model.eval()
         return history
 
