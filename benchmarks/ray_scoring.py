@@ -1,7 +1,7 @@
 """Batch scoring on the local engine vs on a local Ray cluster, side by side on one machine (CPU figures).
 
     python benchmarks/ray_scoring.py                  # -> benchmarks/results/ray_scoring.json
-    python benchmarks/ray_scoring.py --repeat 1 --output /tmp/ray_smoke.json      # a smaller run
+    python benchmarks/ray_scoring.py --limit 100 --output /tmp/ray_smoke.json      # a smoke run
 
 The workload is the authored test split repeated ``--repeat`` times, as one JSONL export. Each configuration
 scores it end to end, as `motclassify score` would: read, score, write the output (and errors). Measured:
@@ -31,6 +31,7 @@ TEST = ROOT / "training" / "data" / "splits" / "test.jsonl"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=4, help="copies of the authored test split to score")
+    parser.add_argument("--limit", type=int, help="score only the first N transcripts (a smoke run)")
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "ray_scoring.json"))
     args = parser.parse_args()
 
@@ -42,11 +43,12 @@ def main() -> None:
 
     cores = os.cpu_count() or 1
     lines = [line for line in TEST.read_text(encoding="utf-8").splitlines() if line.strip()]
-    results: dict = {"transcripts": len(lines) * args.repeat, "runs": {}}
+    records = [{**json.loads(line), "id": f"{copy}-{n}"} for copy in range(args.repeat) for n, line in enumerate(lines)]
+    records = records[:args.limit]
+    results: dict = {"transcripts": len(records), "runs": {}}
     with tempfile.TemporaryDirectory() as folder:
         export = Path(folder) / "export.jsonl"
-        export.write_text("\n".join(json.dumps({**json.loads(line), "id": f"{copy}-{n}"})
-                                    for copy in range(args.repeat) for n, line in enumerate(lines)) + "\n")
+        export.write_text("".join(json.dumps(record) + "\n" for record in records))
 
         def record(name: str, seconds: float, scored: int, **extra) -> None:
             results["runs"][name] = {"seconds": round(seconds, 1), "transcripts_per_second": round(scored / seconds, 1),

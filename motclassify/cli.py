@@ -127,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, kind in TRAIN_FLAGS.items():
         shown = defaults[name] if defaults[name] is not None else "chosen from the data size"
         train.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"default: {shown}")
-    train.add_argument("--refit", action=argparse.BooleanOptionalAction, help="after validating on a held-out share, "
-                       "train again on all records (default: below 500 records, when --eval is not given)")
+    train.add_argument("--refit", action="store_true", default=None, help="after validating on a held-out share, "
+                       "train again on all records (about twice the time; without --eval only)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
 
     info = command("info", "Print versions, label sets, base-encoder check, device and threads (for bug reports).")

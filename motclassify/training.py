@@ -75,7 +75,7 @@ def train_model(train_data: Any, eval_data: Any = None, *, from_model: str | os.
     else:
         fraction = args.validation_fraction or (0.2 if len(train_examples) < SMALL_DATA else 0.15)
         train_examples, validation = stratified_split(train_examples, fraction, args.seed)
-        refit = args.refit if args.refit is not None else len(all_examples) < SMALL_DATA
+        refit = args.refit
 
     config = replace(start.config, labels=labels, max_length=args.max_length, lora_rank=args.lora_rank,
                      lora_alpha=args.lora_alpha, name=args.name, version=args.version, trained=True,

@@ -104,3 +104,4 @@ def test_without_ray_the_engine_says_how_to_install_it(tmp_path, monkeypatch, ca
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails, as when the extra is not installed
     assert main(["score", str(source), "-o", str(tmp_path / "out.jsonl"), "--engine", "ray"]) == 2
     assert 'pip install "motclassify[ray]"' in capsys.readouterr().err
+

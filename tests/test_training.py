@@ -100,19 +100,18 @@ def test_the_schedule_adapts_to_the_data_size():
     assert TrainingArguments(epochs=2).total_steps(96) == 12 and TrainingArguments(max_steps=40).total_steps(96) == 40
 
 
-def test_small_data_is_validated_then_refit_on_every_record(tiny_trained_dir, tmp_path):
-    metrics = json.loads((tiny_trained_dir / "metrics.json").read_text())
-    assert metrics["refit"] and metrics["train_examples"] + metrics["validation_examples"] == 24
-    assert [h["refit"] for h in metrics["history"] if "refit" in h] == [True]  # one run over all 24 after validation
-    assert "refit on all 24" in (tiny_trained_dir / "README.md").read_text()
-    refit = load_file(str(tiny_trained_dir / "model.safetensors"))
-    train(DATA / "tiny_custom.jsonl", output_dir=tmp_path / "n", refit=False, epochs=2, max_length=64, batch_size=8,
+def test_refit_validates_on_the_held_out_share_then_trains_on_every_record(tiny_trained_dir, tmp_path):
+    train(DATA / "tiny_custom.jsonl", output_dir=tmp_path / "r", refit=True, epochs=2, max_length=64, batch_size=8,
           progress=False)
-    held_out = load_file(str(tmp_path / "n" / "model.safetensors"))
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    once = json.loads((tiny_trained_dir / "metrics.json").read_text())  # the same arguments, refit off
+    assert metrics["refit"] and not once["refit"] and metrics["train_examples"] + metrics["validation_examples"] == 24
+    assert [h["refit"] for h in metrics["history"] if "refit" in h] == [True]  # one run over all 24 after validating
+    assert not any("refit" in h for h in once["history"])
+    assert metrics["moment"] == once["moment"]  # the validation estimate comes from the same first run
+    assert "refit on all 24" in (tmp_path / "r" / "README.md").read_text()
+    refit, held_out = (load_file(str(folder / "model.safetensors")) for folder in (tmp_path / "r", tiny_trained_dir))
     assert any(not torch.equal(refit[k], held_out[k]) for k in refit)  # the refit model learned from more records
-    no_refit = json.loads((tmp_path / "n" / "metrics.json").read_text())
-    assert not no_refit["refit"] and not any("refit" in h for h in no_refit["history"])
-    assert no_refit["moment"] == metrics["moment"]  # the validation estimate is the same run either way
 
 
 def test_metrics_put_the_model_beside_a_tfidf_baseline_on_the_same_records(tiny_trained_dir):
