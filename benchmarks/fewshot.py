@@ -2,6 +2,7 @@
 
     python benchmarks/fewshot.py                                   # the full run -> benchmarks/results/fewshot.json
     python benchmarks/fewshot.py --companies software --per-class 8 --seeds 1 --out /tmp/smoke.json   # a smoke run
+    python benchmarks/fewshot.py --per-class 16 --seeds 1 --refit --out benchmarks/results/fewshot_refit.json
 
 Data (`benchmarks/fewshot_data/`, written for this benchmark, none of it from the default corpus):
 - airline: SkyBridge Air, 6 moments of its own, NPS-style sentiment (promoter / passive / detractor);
@@ -91,7 +92,7 @@ def frozen_scores(embed: FrozenEmbeddings, train: list[dict], test: list[dict]) 
 
 
 def point(company: str, per_class: int, seed: int, pool: list[dict], test: list[dict], embed: FrozenEmbeddings,
-          from_model: str | None) -> dict:
+          from_model: str | None, refit: bool = False) -> dict:
     import motclassify
     from motclassify.data import load_examples
     from motclassify.evaluation import evaluate
@@ -100,7 +101,8 @@ def point(company: str, per_class: int, seed: int, pool: list[dict], test: list[
     train = sample(pool, per_class, seed)
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        classifier = motclassify.train(train, output_dir=folder, from_model=from_model, seed=seed, progress=False)
+        classifier = motclassify.train(train, output_dir=folder, from_model=from_model, seed=seed, progress=False,
+                                        refit=refit)
         seconds = time.perf_counter() - started
         report = evaluate(classifier, test)
     tfidf = tfidf_baseline(load_examples(train), load_examples(test))
@@ -130,6 +132,7 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, nargs="+", default=[8, 16, 32, 64, 128])
     parser.add_argument("--seeds", type=int, default=3, help="seeds per point (default 3)")
     parser.add_argument("--from-model", help="model folder to start from (default: the shipped default model)")
+    parser.add_argument("--refit", action="store_true", help="train with refit=True (validate, then train on all N)")
     parser.add_argument("--out", default=str(HERE / "results" / "fewshot.json"))
     args = parser.parse_args()
     embed = FrozenEmbeddings()
@@ -139,7 +142,7 @@ def main() -> None:
         pool, test = load_company(company)
         for per_class in args.per_class:
             for seed in range(args.seeds):
-                points.append(point(company, per_class, seed, pool, test, embed, args.from_model))
+                points.append(point(company, per_class, seed, pool, test, embed, args.from_model, args.refit))
                 print(json.dumps(points[-1]), flush=True)
                 out.parent.mkdir(parents=True, exist_ok=True)  # written after every point: a stopped run keeps its points
                 out.write_text(json.dumps({"command": "python " + " ".join(sys.argv), "device": "cpu",
