@@ -1,15 +1,19 @@
-"""Inference speed of the engine, measured side by side in one process on this machine (CPU figures).
+"""Inference speed, measured side by side in one process on this machine (CPU figures unless a GPU is present).
 
-    python benchmarks/speed.py              # default model; writes benchmarks/results/speed.json
+    python benchmarks/speed.py                                   # -> benchmarks/results/speed.json
+    python benchmarks/speed.py --transcripts 40 --test-records 20 --output /tmp/speed_smoke.json   # a smoke run
 
-Compared on the same transcripts (the test split, repeated), same model, same threads:
-- one by one: `predict_one` per transcript (batch of 1, no padding waste, no batching gain);
-- batched, unsorted: the token-budget batches in input order (dynamic padding, no length sorting);
-- batched (the engine): length-sorted batches under the token budget, dynamic padding, at the default
-  budget and at 1,024 / 2,048 / 4,096 / 16,384 padded tokens a batch;
-- batched int8: the same with dynamic int8 linear layers, plus its label agreement with fp32 and its
-  macro-F1 on the test split, which decide whether int8 keeps the labels.
-Also the latency of one short transcript (p50/p95 of 50 calls), the use case of a service.
+One seeded workload of mixed-length transcripts (single messages to conversations of 500+ tokens), made by
+this script from the turns of the authored test split. On it, in one run:
+1. the baseline a user would write: Hugging Face ``pipeline("text-classification")`` over the same base encoder
+   with a 9-label head, batch size 16, truncation at 512 tokens; it gives one head, motclassify gives both heads,
+   segments and the trajectory;
+2. motclassify fp32 (``predict``) at the default token budget and at 2,048 / 4,096 padded tokens a batch;
+3. motclassify int8 (dynamic, CPU), with its label agreement with fp32 on the workload and macro-F1 on the
+   authored test split;
+4. on CUDA, fp16/bf16 autocast at the default budget and at 65,536 (a line says it is skipped without a GPU).
+Each as transcripts/s, real (non-pad) tokens/s and the ratio to the baseline; the fraction of this machine's
+measured fp32 matmul peak that fp32 reaches; and `predict_one` latency p50 / p99 on a short transcript.
 """
 
 from __future__ import annotations
@@ -18,16 +22,20 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).parent.parent
 TEST = ROOT / "training" / "data" / "splits" / "test.jsonl"
 SHORT = "Customer: my card was charged twice\nAgent: refunded, sorry!\nCustomer: wow that was fast, thanks"
+TURNS_PER_TRANSCRIPT = (1, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32)  # single messages to 500+ token conversations
 
 
 def cpu_name() -> str:
@@ -37,27 +45,32 @@ def cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
-def unsorted_batches(engine):
-    """The engine's token-budget batching without the length sort (for comparison only)."""
-    def batches(windows):
-        result, current, longest = [], [], 0
-        for index, window in enumerate(windows):
-            longest_if_added = max(longest, len(window.input_ids))
-            if current and (len(current) + 1) * longest_if_added > engine.batch_tokens:
-                result.append(current)
-                current, longest_if_added = [], len(window.input_ids)
-            current.append(index)
-            longest = longest_if_added
-        return result + ([current] if current else [])
-    return batches
+def workload(count: int, seed: int = 0) -> list[list[dict]]:
+    """``count`` transcripts of mixed lengths, built from the turns of the authored test split (seeded)."""
+    records = [json.loads(line) for line in TEST.read_text(encoding="utf-8").splitlines() if line.strip()]
+    turns = [turn for record in records for turn in record["turns"]]
+    rng = random.Random(seed)
+    result = []
+    for _ in range(count):
+        length = rng.choice(TURNS_PER_TRANSCRIPT)
+        start = rng.randrange(len(turns) - length)
+        result.append([{"speaker": "customer" if i % 2 == 0 else "agent", "text": turns[start + i]["text"]}
+                       for i in range(length)])
+    return result
 
 
-def padding_efficiency(engine, transcripts, batcher) -> float:
-    windows = [w for ws in engine.windower.windows(transcripts) for w in ws]
-    batches = batcher(windows)
-    real = sum(len(w.input_ids) for w in windows)
-    padded = sum(len(b) * max(len(windows[i].input_ids) for i in b) for b in batches)
-    return round(real / padded, 3)
+def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """This machine's fp32 matrix-product rate at the engine's threads (best of ``repeats``)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = min(timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size ** 3 / best / 1e9
+
+
+def encoder_flops_per_token(config, mean_length: float) -> float:
+    """Forward FLOPs a token: 2 per weight of the linear layers, plus attention over a window of ``mean_length``."""
+    hidden, layers, inner = config.hidden_size, config.num_hidden_layers, config.intermediate_size
+    return layers * (2 * (4 * hidden * hidden + 2 * hidden * inner) + 4 * hidden * mean_length)
 
 
 def timed(function) -> float:
@@ -66,75 +79,96 @@ def timed(function) -> float:
     return time.perf_counter() - started
 
 
+def pipeline_baseline(transcripts: list[str], device: str) -> float:
+    """Seconds for the Hugging Face text-classification pipeline over the base encoder (9-label head)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+    from transformers.utils import logging
+
+    from motclassify.folder import packaged_base_path
+
+    logging.set_verbosity_error()
+    base = str(packaged_base_path())
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=9)
+    classify = pipeline("text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(base),
+                        device=device)
+    classify(transcripts[:16], batch_size=16, truncation=True, max_length=512)  # warm-up
+    return timed(lambda: classify(transcripts, batch_size=16, truncation=True, max_length=512))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model")
-    parser.add_argument("--repeat", type=int, default=4, help="copies of the test split to score")
+    parser.add_argument("--model", help="model folder (default: the shipped model)")
+    parser.add_argument("--transcripts", type=int, default=400, help="size of the workload")
+    parser.add_argument("--test-records", type=int, help="score only the first N records of the test split for int8's F1")
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "speed.json"))
     args = parser.parse_args()
 
     from motclassify import MomentClassifier, Transcript
     from motclassify.evaluation import evaluate
 
-    records = [json.loads(line) for line in TEST.read_text(encoding="utf-8").splitlines()]
-    transcripts = [Transcript.parse(r) for r in records] * args.repeat
+    cuda = torch.cuda.is_available()
+    transcripts = [Transcript.parse(turns) for turns in workload(args.transcripts)]
     classifier = MomentClassifier.load(args.model, device="cpu")
     engine = classifier.engine
-    classifier.predict(transcripts[:32])  # warm-up
+    windows = [w for ws in engine.windower.windows(transcripts) for w in ws]
+    real_tokens = sum(len(w.input_ids) for w in windows)
+    results: dict = {"date": date.today().isoformat(), "transcripts": len(transcripts), "real_tokens": real_tokens,
+                     "windows": len(windows), "max_length": classifier.config.max_length, "runs": {}}
 
-    results: dict = {"transcripts": len(transcripts), "tokens_per_batch_budget": engine.batch_tokens,
-                     "max_length": classifier.config.max_length}
-    rate = lambda seconds: round(len(transcripts) / seconds, 1)  # noqa: E731
-    one_by_one = timed(lambda: [classifier.predict_one(t) for t in transcripts])
-    sorted_time = timed(lambda: classifier.predict(transcripts))
-    original = engine.batches
-    engine.batches = unsorted_batches(engine)
-    unsorted_time = timed(lambda: classifier.predict(transcripts))
-    unsorted_efficiency = padding_efficiency(engine, transcripts, engine.batches)
-    engine.batches = original
-    sorted_efficiency = padding_efficiency(engine, transcripts, engine.batches)
-    default_budget, by_budget = engine.batch_tokens, {}
-    for budget in (1024, 2048, 4096, 16384):
+    def record(name: str, seconds: float, **extra) -> None:
+        results["runs"][name] = {"transcripts_per_second": round(len(transcripts) / seconds, 1),
+                                 "real_tokens_per_second": round(real_tokens / seconds), **extra}
+        print(name, results["runs"][name], flush=True)
+
+    baseline = pipeline_baseline([t.to_text() for t in transcripts], "cpu")
+    record("HF pipeline, batch 16, truncation 512 (one head)", baseline)
+    classifier.predict(transcripts[:32])  # warm-up
+    default_budget = engine.batch_tokens
+    for budget in sorted({default_budget, 2048, 4096}):
         engine.batch_tokens = budget
-        by_budget[str(budget)] = rate(sorted_time if budget == default_budget else timed(lambda: classifier.predict(transcripts)))
+        seconds = timed(lambda: classifier.predict(transcripts))
+        record(f"motclassify fp32, budget {budget}", seconds, ratio_to_baseline=round(baseline / seconds, 2))
     engine.batch_tokens = default_budget
-    fp32 = classifier.predict_proba([Transcript.parse(r) for r in records])
+    peak = matmul_peak_gflops()
+    mean_length = real_tokens / len(windows)
+    flops = encoder_flops_per_token(engine.model.encoder.config, mean_length)
+    fastest = max(r["real_tokens_per_second"] for n, r in results["runs"].items() if "fp32" in n)
+    results["fp32_matmul_peak_gflops"] = round(peak, 1)
+    results["fp32_fraction_of_matmul_peak"] = round(flops * fastest / 1e9 / peak, 3)
 
     quantized = MomentClassifier.load(args.model, device="cpu", quantize="int8")
     quantized.predict(transcripts[:32])
-    int8_time = timed(lambda: quantized.predict(transcripts))
-    int8 = quantized.predict_proba([Transcript.parse(r) for r in records])
-    fp32_report, int8_report = evaluate(classifier, TEST), evaluate(quantized, TEST)
+    seconds = timed(lambda: quantized.predict(transcripts))
+    record("motclassify int8 (CPU)", seconds, ratio_to_baseline=round(baseline / seconds, 2))
+    fp32_p, int8_p = classifier.predict_proba(transcripts), quantized.predict_proba(transcripts)
+    test = [json.loads(line) for line in TEST.read_text(encoding="utf-8").splitlines() if line.strip()][:args.test_records]
+    fp32_test, int8_test = evaluate(classifier, test), evaluate(quantized, test)
+    results["int8"] = {
+        "label_agreement_with_fp32": {head: round(float((getattr(fp32_p, head).argmax(1) == getattr(int8_p, head).argmax(1)).mean()), 4)
+                                      for head in ("moment", "sentiment")},
+        "authored_test_macro_f1": {head: {"fp32": round(fp32_test[head]["macro_f1"], 4), "int8": round(int8_test[head]["macro_f1"], 4)}
+                                   for head in ("moment", "sentiment")}}
+    if cuda:
+        gpu = MomentClassifier.load(args.model, device="cuda")
+        gpu.predict(transcripts[:32])
+        for budget in (default_budget, 65536):
+            gpu.engine.batch_tokens = budget
+            record(f"motclassify CUDA autocast, budget {budget}", timed(lambda: gpu.predict(transcripts)))
+    else:
+        results["cuda"] = "skipped: no CUDA GPU on this machine"
 
     latencies = []
-    for _ in range(50):
-        started = time.perf_counter()
-        classifier.predict_one(SHORT)
-        latencies.append((time.perf_counter() - started) * 1000)
-
+    for _ in range(200):
+        latencies.append(timed(lambda: classifier.predict_one(SHORT)) * 1000)
+    results["predict_one_short_ms"] = {"p50": round(statistics.median(latencies), 1),
+                                       "p99": round(float(np.percentile(latencies, 99)), 1)}
     results.update({
-        "transcripts_per_second": {"one_by_one": rate(one_by_one), "batched_unsorted": rate(unsorted_time),
-                                   "batched_sorted (engine)": rate(sorted_time), "batched_sorted_int8": rate(int8_time)},
-        "speedup_vs_one_by_one": {"batched_unsorted": round(one_by_one / unsorted_time, 2),
-                                  "batched_sorted (engine)": round(one_by_one / sorted_time, 2),
-                                  "batched_sorted_int8": round(one_by_one / int8_time, 2)},
-        "batched_sorted_transcripts_per_second_by_token_budget": by_budget,
-        "padding_efficiency (real/padded tokens)": {"unsorted": unsorted_efficiency, "sorted": sorted_efficiency},
-        "int8": {
-            "moment_label_agreement_with_fp32": round(float((fp32.moment.argmax(1) == int8.moment.argmax(1)).mean()), 4),
-            "sentiment_label_agreement_with_fp32": round(float((fp32.sentiment.argmax(1) == int8.sentiment.argmax(1)).mean()), 4),
-            "test_macro_f1": {"moment": {"fp32": round(fp32_report["moment"]["macro_f1"], 4), "int8": round(int8_report["moment"]["macro_f1"], 4)},
-                              "sentiment": {"fp32": round(fp32_report["sentiment"]["macro_f1"], 4), "int8": round(int8_report["sentiment"]["macro_f1"], 4)}},
-        },
-        "single_short_transcript_ms": {"p50": round(statistics.median(latencies), 1),
-                                       "p95": round(sorted(latencies)[int(0.95 * len(latencies)) - 1], 1)},
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
-                    "torch_threads": torch.get_num_threads(), "device": "cpu (no GPU on this machine)"},
+                    "torch_threads": torch.get_num_threads(), "device": "cuda" if cuda else "cpu (no GPU on this machine)"},
         "command": " ".join(["python", "benchmarks/speed.py", *sys.argv[1:]]),
     })
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

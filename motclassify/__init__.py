@@ -14,13 +14,13 @@ from ._version import __version__
 from .errors import BaseEncoderMismatch, DataError, InputError, ModelFormatError, MotclassifyError
 
 _LAZY = {
-    "MomentClassifier": "classifier", "Probabilities": "classifier", "train": "classifier",
+    "MomentClassifier": "classifier", "Probabilities": "classifier", "train": "classifier", "BatchingPredictor": "serving",
     "LabelSpace": "labels", "Prediction": "prediction", "Segment": "prediction", "Skipped": "prediction",
     "Trajectory": "prediction", "TrainingArguments": "arguments", "Transcript": "transcript", "Turn": "transcript",
 }
 
 __all__ = [
-    "BaseEncoderMismatch", "DataError", "InputError", "LabelSpace", "ModelFormatError", "MomentClassifier",
+    "BaseEncoderMismatch", "BatchingPredictor", "DataError", "InputError", "LabelSpace", "ModelFormatError", "MomentClassifier",
     "MotclassifyError", "Prediction", "Probabilities", "Segment", "Skipped", "Trajectory", "TrainingArguments",
     "Transcript", "Turn", "__version__", "train",
 ]

@@ -22,3 +22,21 @@ def test_ray_scoring_benchmark_writes_each_configuration(tmp_path):
     results = json.loads(out.read_text())
     assert results["transcripts"] == 40 and len(results["runs"]) == 3
     assert all(run["transcripts_per_second"] > 0 for run in results["runs"].values())
+
+
+def test_speed_benchmark_compares_against_the_pipeline_baseline(tmp_path):
+    out = tmp_path / "speed.json"
+    run_benchmark("speed.py", "--transcripts", "24", "--test-records", "20", "--output", str(out))
+    results = json.loads(out.read_text())
+    assert results["transcripts"] == 24 and results["real_tokens"] > 0
+    assert any(name.startswith("HF pipeline") for name in results["runs"])
+    assert all(run["ratio_to_baseline"] > 0 for name, run in results["runs"].items() if name.startswith("motclassify"))
+    assert 0 < results["fp32_fraction_of_matmul_peak"] and results["predict_one_short_ms"]["p99"] > 0
+    assert set(results["int8"]["label_agreement_with_fp32"]) == {"moment", "sentiment"}
+
+
+def test_serving_benchmark_measures_batched_and_concurrent_callers(tmp_path):
+    out = tmp_path / "serving.json"
+    run_benchmark("serving.py", "--requests", "32", "--output", str(out))
+    runs = json.loads(out.read_text())["runs"]
+    assert len(runs) == 4 and runs["4 callers, BatchingPredictor.predict_one"]["latency_ms_p99"] > 0

@@ -86,6 +86,28 @@ def test_a_folder_of_parquet_files_in_a_flat_table_out(tiny_trained_dir, tmp_pat
     assert isinstance(scored[0]["segments"], str) and any(k.startswith("p_moment_") for k in scored[0])
 
 
+def test_csv_in_csv_out_keeps_text_ids_as_text(tiny_trained_dir, tmp_path, ray_cluster):
+    import csv
+
+    from motclassify.cli import main
+
+    source = tmp_path / "tickets.csv"
+    with open(source, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ticket", "body", "created_at"])
+        writer.writerows([[f"00{i}", f"Customer: my invoice {i} is wrong\nAgent: fixed", f"2026-0{1 + i % 9}-01"]
+                          for i in range(30)] + [["0099", "", "2026-01-01"]])
+    args = ["score", str(source), "-o", str(tmp_path / "scored.csv"), "--id-col", "ticket", "--text-col", "body",
+            "--keep-cols", "created_at", "--model", str(tiny_trained_dir), "--engine", "ray"]
+    assert main(args) == 0
+    rows = [row for path in (tmp_path / "scored.csv").iterdir() for row in read_table(path, "csv")]
+    assert sorted(r["id"] for r in rows) == sorted(f"00{i}" for i in range(30))  # "001" stays "001"
+    assert {r["created_at"] for r in rows} >= {"2026-01-01"}
+    errors = [e for path in (tmp_path / "scored.errors").iterdir() for e in read_table(path, "jsonl")]
+    assert [(e["id"], e["reason"]) for e in errors] == [("0099", "missing text (no turns and an empty text field)")]
+    assert main(args) == 2  # the output folder is there now: refused, not overwritten
+
+
 def test_message_rows_are_refused_with_the_way_out(tiny_trained_dir, ray_cluster):
     from motclassify.distributed import score_dataset
     from motclassify.errors import InputError

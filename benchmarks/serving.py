@@ -1,0 +1,85 @@
+"""A web service under load: many threads each calling ``predict_one`` at once (CPU figures).
+
+    python benchmarks/serving.py                                      # -> benchmarks/results/serving.json
+    python benchmarks/serving.py --requests 48 --output /tmp/serving_smoke.json        # a smoke run
+
+Requests are short conversations (1 to 4 turns) from the speed benchmark's seeded workload. Measured in one run:
+- the batched engine: ``predict`` over all requests at once (the ceiling);
+- 8 concurrent callers of ``MomentClassifier.predict_one`` (each request scored alone);
+- 8 concurrent callers of ``BatchingPredictor.predict_one`` (requests gathered into shared batches);
+- half that load, 4 concurrent callers of ``BatchingPredictor``: per-request latency p50 / p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from speed import cpu_name, timed, workload
+
+
+def run_callers(predict_one, requests: list, callers: int) -> tuple[float, list[float]]:
+    """Seconds for ``callers`` threads to work through ``requests``, and each request's latency in ms."""
+    latencies: list[float] = []
+
+    def call(request):
+        started = time.perf_counter()
+        predict_one(request)
+        latencies.append((time.perf_counter() - started) * 1000)
+
+    with ThreadPoolExecutor(callers) as pool:
+        seconds = timed(lambda: list(pool.map(call, requests)))
+    return seconds, latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="model folder (default: the shipped model)")
+    parser.add_argument("--requests", type=int, default=800)
+    parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "serving.json"))
+    args = parser.parse_args()
+
+    from motclassify import BatchingPredictor, MomentClassifier, Transcript
+
+    requests = [Transcript.parse(t) for t in workload(args.requests * 4, seed=1) if len(t) <= 4][:args.requests]
+    classifier = MomentClassifier.load(args.model, device="cpu")
+    classifier.predict(requests[:32])  # warm-up
+    rate = lambda seconds: round(len(requests) / seconds, 1)  # noqa: E731
+    results: dict = {"date": date.today().isoformat(), "requests": len(requests), "runs": {}}
+
+    batched = timed(lambda: classifier.predict(requests))
+    results["runs"]["batched engine, predict(all requests)"] = {"requests_per_second": rate(batched)}
+    seconds, _ = run_callers(classifier.predict_one, requests, 8)
+    results["runs"]["8 callers, MomentClassifier.predict_one"] = {"requests_per_second": rate(seconds),
+                                                                  "share_of_batched": round(batched / seconds, 2)}
+    with BatchingPredictor(classifier) as predictor:
+        seconds, _ = run_callers(predictor.predict_one, requests, 8)
+        results["runs"]["8 callers, BatchingPredictor.predict_one"] = {"requests_per_second": rate(seconds),
+                                                                       "share_of_batched": round(batched / seconds, 2)}
+        seconds, latencies = run_callers(predictor.predict_one, requests, 4)
+        results["runs"]["4 callers, BatchingPredictor.predict_one"] = {
+            "requests_per_second": rate(seconds), "latency_ms_p50": round(float(np.percentile(latencies, 50)), 1),
+            "latency_ms_p99": round(float(np.percentile(latencies, 99)), 1)}
+    for name, run in results["runs"].items():
+        print(name, run, flush=True)
+    results.update({
+        "settings": {"max_batch_size": 32, "max_wait_ms": 5.0},
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
+                    "torch_threads": torch.get_num_threads(), "device": "cpu (no GPU on this machine)"},
+        "command": " ".join(["python", "benchmarks/serving.py", *sys.argv[1:]]),
+    })
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
