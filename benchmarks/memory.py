@@ -51,12 +51,13 @@ def peak_rss_mb(args: list[str]) -> tuple[float, float]:
     return usage.ru_maxrss / 1024, time.perf_counter() - started
 
 
-def measure(count: int, model: str | None, max_turns: int = 30, baseline: int = 2000) -> dict:
+def measure(count: int, model: str | None, max_turns: int = 30, baseline: int = 2000, batch_tokens: int | None = None) -> dict:
     """Peak RSS of scoring 20, ``baseline`` and ``count`` transcripts, each in a fresh process."""
-    result: dict = {"transcripts": count, "max_turns": max_turns}
+    result: dict = {"transcripts": count, "max_turns": max_turns, "batch_tokens": batch_tokens or "default"}
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        command = [sys.executable, "-m", "motclassify.cli", "score", "--quiet", *(["--model", model] if model else [])]
+        command = [sys.executable, "-m", "motclassify.cli", "score", "--quiet", *(["--model", model] if model else []),
+                   *(["--batch-tokens", str(batch_tokens)] if batch_tokens else [])]
         for size in (20, baseline, count):
             source = write_transcripts(folder / f"in{size}.jsonl", size, max_turns)
             rss, seconds = peak_rss_mb([*command, str(source), "-o", str(folder / f"out{size}.jsonl")])
@@ -72,9 +73,10 @@ def main() -> None:
     parser.add_argument("--model")
     parser.add_argument("--count", type=int, default=20000)
     parser.add_argument("--max-turns", type=int, default=30)
+    parser.add_argument("--batch-tokens", type=int, help="the engine's token budget (default: the CLI's)")
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "memory.json"))
     args = parser.parse_args()
-    result = measure(args.count, args.model, args.max_turns)
+    result = measure(args.count, args.model, args.max_turns, batch_tokens=args.batch_tokens)
     result["command"] = " ".join(["python", "benchmarks/memory.py", *sys.argv[1:]])
     result["machine"] = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                          "python": platform.python_version(), "device": "cpu"}
