@@ -69,6 +69,9 @@ def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+PAD_MULTIPLE = 32  # batch widths are multiples of this: few distinct shapes, few cached kernel plans
+
+
 class Windower:
     """Turns transcripts into model windows of token ids, cut on turn boundaries, and pads batches of them."""
 
@@ -116,9 +119,14 @@ class Windower:
             start = min((s for s in turn_starts if back <= s < end), default=back)
 
 
+    def width(self, length: int) -> int:
+        """The padded width of a batch whose longest window has ``length`` tokens: rounded up to a multiple of
+        ``PAD_MULTIPLE`` (at most ``max_length``), so batches come in a few shapes rather than hundreds."""
+        return min(self.max_length, -(-length // PAD_MULTIPLE) * PAD_MULTIPLE)
+
     def pad(self, windows: Sequence[Window]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``input_ids``, ``attention_mask`` and ``turn_ids`` padded to the longest window of the batch."""
-        width = max(len(w.input_ids) for w in windows)
+        """``input_ids``, ``attention_mask`` and ``turn_ids`` padded to the batch's :meth:`width`."""
+        width = self.width(max(len(w.input_ids) for w in windows))
         input_ids = torch.full((len(windows), width), self.pad_id, dtype=torch.long)
         turn_ids = torch.full((len(windows), width), -1, dtype=torch.long)
         mask = torch.zeros((len(windows), width), dtype=torch.long)
@@ -157,12 +165,12 @@ class Engine:
                                  model.config.window_overlap_tokens)
 
     def batches(self, windows: list[Window]) -> list[list[int]]:
-        """Indices of windows, sorted by length, grouped so that ``batch size x longest`` stays within the budget."""
+        """Indices of windows, sorted by length, grouped so that ``batch size x padded width`` stays within the budget."""
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
         batches: list[list[int]] = []
         current: list[int] = []
         for index in order:
-            if current and (len(current) + 1) * len(windows[index].input_ids) > self.batch_tokens:
+            if current and (len(current) + 1) * self.windower.width(len(windows[index].input_ids)) > self.batch_tokens:
                 batches.append(current)
                 current = []
             current.append(index)

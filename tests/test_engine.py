@@ -18,12 +18,15 @@ def test_batches_are_length_sorted_and_within_the_token_budget(small_classifier)
     transcripts = [Transcript.parse("Customer: " + "hello " * n) for n in (50, 1, 30, 5, 60, 2, 45, 12)]
     windows = [w for ws in engine.windower.windows(transcripts) for w in ws]
     budget_engine = Engine.__new__(Engine)
-    budget_engine.batch_tokens = 128
+    budget_engine.batch_tokens, budget_engine.windower = 128, engine.windower
     batches = budget_engine.batches(windows)
     assert sorted(i for b in batches for i in b) == list(range(len(windows)))
     lengths = [len(windows[i].input_ids) for b in batches for i in b]
     assert lengths == sorted(lengths)
-    assert all(len(b) * max(len(windows[i].input_ids) for i in b) <= 128 for b in batches)
+    widths = [engine.pad([windows[i] for i in b])[0].shape[1] for b in batches]
+    assert all(len(b) * width <= 128 for b, width in zip(batches, widths))
+    assert all(width % 32 == 0 or width == engine.windower.max_length for width in widths)  # few distinct shapes
+    assert all(width >= max(len(windows[i].input_ids) for i in b) for b, width in zip(batches, widths))
 
 
 def test_windows_cut_on_turn_starts_and_cover_every_token(small_classifier):
