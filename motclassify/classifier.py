@@ -9,7 +9,7 @@ from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from .config import ModelConfig
+from .config import DEFAULT_BATCH_TOKENS, ModelConfig
 from .engine import Engine, TurnSums
 from .errors import InputError, MotclassifyError
 from .folder import DEFAULT_MODEL_PATH, load_model_folder, save_model_folder
@@ -54,7 +54,7 @@ class MomentClassifier:
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, *, device: str = "auto",
-                 batch_tokens: int = 16384, quantize: str | None = None, threads: int | None = None,
+                 batch_tokens: int = DEFAULT_BATCH_TOKENS, quantize: str | None = None, threads: int | None = None,
                  priors: Mapping[str, Mapping[str, float]] | None = None,
                  encoder_path: str | os.PathLike | None = None, chunk_size: int = 256):
         self.device = device

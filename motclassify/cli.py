@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ._version import __version__
 from .arguments import TrainingArguments
+from .config import DEFAULT_BATCH_TOKENS
 from .errors import MotclassifyError
 
 EXAMPLES = {
@@ -73,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         group.add_argument("--model", help="model folder (default: the model shipped with motclassify)")
         group.add_argument("--encoder-path", help="local base encoder folder replacing the packaged one (hash-checked)")
         group.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
-        group.add_argument("--batch-tokens", type=int, default=16384, help="padded tokens per encoder batch (default 16384)")
+        group.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS,
+                           help=f"padded tokens per encoder batch (default {DEFAULT_BATCH_TOKENS})")
         group.add_argument("--quantize", choices=["int8"], help="int8 dynamic quantization (CPU only)")
         group.add_argument("--threads", type=int, help="torch CPU threads (default: available cores)")
 

@@ -14,6 +14,9 @@ FEATURE_PARTS = ("all", "lead", "tail", "last")
 # What each head reads: the moment head the opening (where the reason for contact is), the sentiment head the
 # ending (how the moment turned out), both the whole transcript.
 HEAD_FEATURES = {"moment": ["all", "lead", "tail"], "sentiment": ["all", "tail", "last"]}
+# The engine's padded-token budget a batch: the fastest on a 2-core CPU (benchmarks/results/speed.json); batch
+# widths come in multiples of 32, so small batches no longer grow memory (benchmarks/results/memory.json).
+DEFAULT_BATCH_TOKENS = 2048
 
 
 @dataclass

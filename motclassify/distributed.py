@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .config import DEFAULT_BATCH_TOKENS
 from .errors import InputError
 from .files import FORMATS, Layout, detect_format, input_record, parse_json_line
 from .scoring import score_records
@@ -61,7 +62,7 @@ class _Scorer:
         return pa.Table.from_pylist(rows)
 
 
-def score_dataset(ds: "ray.data.Dataset", model: str | os.PathLike | None = None, *, batch_tokens: int = 16384,
+def score_dataset(ds: "ray.data.Dataset", model: str | os.PathLike | None = None, *, batch_tokens: int = DEFAULT_BATCH_TOKENS,
                   num_gpus_per_worker: float = 0, concurrency: int | None = None, threads_per_worker: int = 1,
                   batch_size: int = 256, output_format: str = "parquet", layout: Layout = Layout(),
                   quantize: str | None = None, json_lines: bool = False) -> "ray.data.Dataset":

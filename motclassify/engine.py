@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from .config import DEFAULT_BATCH_TOKENS
 from .errors import MotclassifyError
 from .model import MomentModel
 from .transcript import ROLES, Transcript
@@ -143,7 +144,7 @@ class Engine:
     dynamic padding, inference mode, autocast on CUDA, optional int8 on CPU."""
 
     def __init__(self, model: MomentModel, tokenizer_path: str | os.PathLike, device: str = "auto",
-                 batch_tokens: int = 16384, quantize: str | None = None, threads: int | None = None):
+                 batch_tokens: int = DEFAULT_BATCH_TOKENS, quantize: str | None = None, threads: int | None = None):
         self.device = resolve_device(device)
         if batch_tokens < model.config.max_length:
             raise MotclassifyError(f"batch_tokens ({batch_tokens}) must be at least max_length ({model.config.max_length})")
