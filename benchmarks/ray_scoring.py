@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from speed import cpu_name
 
 ROOT = Path(__file__).parent.parent
