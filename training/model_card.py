@@ -147,12 +147,13 @@ def main() -> None:
         lines += ["## Continuing from the default model on a company's own data (`benchmarks/continued.py`)", ""]
         lines += [f"- {line}" for line in continued.get("summary_lines", [])] + [""]
     if speed:
-        tps = speed["transcripts_per_second"]
-        lines += ["## Speed (CPU, `benchmarks/speed.py`)", "",
-                  f"On {speed['machine']['cpu']} ({speed['machine']['cores']} cores, torch {speed['machine']['torch']}, no GPU): "
-                  + ", ".join(f"{k} {v}/s" for k, v in tps.items())
-                  + f"; one short transcript p50 {speed['single_short_transcript_ms']['p50']} ms (measured with an "
-                  "earlier version of the default model).", ""]
+        machine = speed["machine"]
+        lines += ["## Speed (CPU, `benchmarks/speed.py`; all figures in `benchmarks/RESULTS.md`)", "",
+                  f"On {machine['cpu']} ({machine['cores']} cores, torch {machine['torch']}, {machine['device']}), "
+                  f"{speed['transcripts']} mixed-length transcripts: "
+                  + ", ".join(f"{name} {run['transcripts_per_second']}/s" for name, run in speed["runs"].items())
+                  + f"; one short transcript p50 {speed['predict_one_short_ms']['p50']} ms, "
+                  f"p99 {speed['predict_one_short_ms']['p99']} ms.", ""]
     lines += [
         "## Limitations", "",
         "- English only. The real labelled data are public Twitter threads of 16 companies from 2020, mostly one "
