@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -163,7 +164,8 @@ def score_path(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
         if folder.exists() and (folder.is_file() or any(folder.iterdir())):
             raise InputError(f"{folder} exists and is not an empty folder: the ray engine writes a new folder of files")
     if not ray.is_initialized():
-        ray.init(address=ray_address, log_to_driver=False)
+        ray.init(address=ray_address, log_to_driver=False, logging_level=logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # the summary line says what was done
     scored = score_dataset(read_export(input_path, input_format, layout), model, output_format=output_format,
                            layout=layout, json_lines=input_format == "jsonl", **score_args)
     predictions, errors = split_errors(scored)
