@@ -10,14 +10,13 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULT_BATCH_TOKENS
 from .errors import InputError
 from .files import FORMATS, Layout, detect_format, input_record, parse_json_line
-from .scoring import score_records
+from .scoring import ScoreSummary, score_records
 
 if TYPE_CHECKING:
     import pyarrow
@@ -53,14 +52,21 @@ class _Scorer:
         records = []
         for row in batch.to_pylist():
             where = str(row.pop("path", "") or "")
-            raw = row["text"] if self.json_lines else json.dumps(row, sort_keys=True, default=str)
-            fallback_id = "sha1-" + hashlib.sha1(raw.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-            records.append(input_record(parse_json_line(raw) if self.json_lines else row, fallback_id, where, self.layout))
+            decoded = parse_json_line(row["text"]) if self.json_lines else row
+            named = isinstance(decoded, dict) and decoded.get(self.layout.id_col) not in (None, "")
+            fallback_id = "" if named else _content_id(row["text"] if self.json_lines else row)
+            records.append(input_record(decoded, fallback_id, where, self.layout))
         scored, bad = score_records(self.classifier, records, self.output_format)
         columns = list(scored[0]) if scored else []
         rows = [{**r, WHERE_COLUMN: None, ERROR_COLUMN: None} for r in scored]
         rows += [{**dict.fromkeys(columns), "id": e["id"], WHERE_COLUMN: e["where"], ERROR_COLUMN: e["reason"]} for e in bad]
         return pa.Table.from_pylist(rows)
+
+
+def _content_id(raw: str | dict[str, Any]) -> str:
+    """The id of a row that has none: Ray does not number rows, so a hash of its content."""
+    text = raw if isinstance(raw, str) else json.dumps(raw, sort_keys=True, default=str)
+    return "sha1-" + hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def score_dataset(ds: "ray.data.Dataset", model: str | os.PathLike | None = None, *, batch_tokens: int = DEFAULT_BATCH_TOKENS,
@@ -128,26 +134,10 @@ def read_export(path: str | os.PathLike, fmt: str, layout: Layout) -> "ray.data.
     return ray.data.read_parquet(str(path), include_paths=True, **light)
 
 
-@dataclass
-class RayScoreSummary:
-    """What a Ray scoring run wrote: every input record is in ``scored`` or ``errors``."""
-
-    scored: int
-    errors: int
-    output: Path
-    errors_path: Path
-    seconds: float
-
-    def line(self) -> str:
-        rate = self.scored / self.seconds if self.seconds > 0 else 0.0
-        text = f"scored {self.scored} transcripts ({rate:.1f}/s) on Ray -> {self.output}/; {self.errors} errors"
-        return text + (f" -> {self.errors_path}/" if self.errors else "")
-
-
 def score_path(input_path: str | os.PathLike, output_path: str | os.PathLike, *, model: str | os.PathLike | None = None,
                input_format: str | None = None, output_format: str | None = None, layout: Layout = Layout(),
                errors_path: str | os.PathLike | None = None, ray_address: str | None = None,
-               **score_args: Any) -> RayScoreSummary:
+               **score_args: Any) -> ScoreSummary:
     """``motclassify score --engine ray``: read ``input_path`` (a file or a folder of files) with Ray Data, score
     it on the cluster at ``ray_address`` (default: a local one) and write ``output_path`` and the errors as folders
     of files (JSONL for the errors)."""
@@ -173,4 +163,4 @@ def score_path(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
     getattr(predictions, f"write_{'json' if output_format == 'jsonl' else output_format}")(str(output_path))
     if counts[1]:
         errors.write_json(str(errors_path))
-    return RayScoreSummary(*counts, output_path, errors_path, time.perf_counter() - started)
+    return ScoreSummary(*counts, 0, output_path, errors_path, time.perf_counter() - started)

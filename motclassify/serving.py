@@ -33,23 +33,27 @@ class BatchingPredictor:
         self._requests: queue.Queue[tuple[Transcript, Future] | None] = queue.Queue()
         self._worker = threading.Thread(target=self._serve, name="motclassify-batcher", daemon=True)
         self._closed = False
+        self._lock = threading.Lock()  # no request may be queued behind the stop sentinel
         self._worker.start()
 
     def predict_one(self, transcript: TranscriptLike, timeout: float | None = None) -> Prediction:
         """The prediction for one transcript, scored in a batch with whatever other requests are waiting.
         A transcript that cannot be read raises here, in its caller, before it is queued."""
-        if self._closed:
-            raise MotclassifyError("this BatchingPredictor is closed")
-        future: Future = Future()
-        self._requests.put((Transcript.parse(transcript), future))
+        request, future = Transcript.parse(transcript), Future()
+        with self._lock:
+            if self._closed:
+                raise MotclassifyError("this BatchingPredictor is closed")
+            self._requests.put((request, future))
         return future.result(timeout)
 
     def close(self) -> None:
         """Finish the queued requests, then stop the worker thread."""
-        if not self._closed:
+        with self._lock:
+            if self._closed:
+                return
             self._closed = True
             self._requests.put(None)
-            self._worker.join()
+        self._worker.join()
 
     def __enter__(self) -> "BatchingPredictor":
         return self

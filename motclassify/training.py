@@ -71,6 +71,9 @@ def train_model(train_data: Any, eval_data: Any = None, *, from_model: str | os.
         {**(start.labels.stages if start.labels else {}), **(stages or {})})
     all_examples, refit = train_examples, False
     if eval_data is not None:
+        if args.refit:
+            raise DataError("refit retrains on the records held out for validation; with eval_data nothing is held "
+                            "out: drop refit, or add eval_data to the training records")
         validation = load_examples(eval_data, labels.moments, labels.sentiments)
     else:
         fraction = args.validation_fraction or (0.2 if len(train_examples) < SMALL_DATA else 0.15)
@@ -266,11 +269,12 @@ class _Trainer:
                 bar.set_postfix(loss=f"{np.mean(running[-20:]):.3f}")
             if not early_stopping and step < total:
                 continue
+            entry = {"epoch": epoch, "step": step, "train_loss": round(float(np.mean(running)), 4)}
             if not self.validation:
-                history.append({"epoch": epoch, "step": step, "train_loss": round(float(np.mean(running)), 4)})
+                history.append(entry)
                 break
             scores = self._validation_scores()
-            history.append({"epoch": epoch, "step": step, "train_loss": round(float(np.mean(running)), 4), **scores})
+            history.append({**entry, **scores})
             message = f"epoch {epoch}: loss {history[-1]['train_loss']:.3f} " + " ".join(f"{k} {v:.3f}" for k, v in scores.items())
             tqdm.write(message) if args.progress else logger.info(message)
             if scores["score"] > best_score + 1e-4:

@@ -112,6 +112,8 @@ def test_refit_validates_on_the_held_out_share_then_trains_on_every_record(tiny_
     assert "refit on all 24" in (tmp_path / "r" / "README.md").read_text()
     refit, held_out = (load_file(str(folder / "model.safetensors")) for folder in (tmp_path / "r", tiny_trained_dir))
     assert any(not torch.equal(refit[k], held_out[k]) for k in refit)  # the refit model learned from more records
+    with pytest.raises(DataError, match="refit"):  # nothing is held out when eval data is given: said, not ignored
+        train(DATA / "tiny_custom.jsonl", DATA / "tiny_custom.jsonl", refit=True, **FAST)
 
 
 def test_metrics_put_the_model_beside_a_tfidf_baseline_on_the_same_records(tiny_trained_dir):
