@@ -36,10 +36,9 @@ def real_style(pattern: str = "*_*.jsonl") -> list[dict]:
 
 def training_records(authored_train: list[dict] | None = None) -> list[dict]:
     """The second-stage training mix of the shipped model: the authored training split (or the given version of
-    it), the real training threads ``REAL_REPEATS`` times, and the real-style continuations of real openings.
-    (The invented-brand tweets, ``tweets_*.jsonl``, were written after it was trained: not in the mix yet.)"""
+    it), the real training threads ``REAL_REPEATS`` times, and all real-style threads."""
     return ((authored("train") if authored_train is None else authored_train) + real("train") * REAL_REPEATS
-            + real_style("threads_*.jsonl"))
+            + real_style())
 
 
 def write_jsonl(records: list[dict], path: Path) -> Path:
