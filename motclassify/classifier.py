@@ -198,8 +198,12 @@ class MomentClassifier:
         turns = self.engine.turn_sums(transcripts)
         count = len(transcripts)
         moment_p, sentiment_p = self._span_probabilities(turns, whole_spans(transcripts) + local_spans(transcripts))
-        starts = openings(transcripts)
-        _, opening_p = self._span_probabilities(self.engine.turn_sums(starts), whole_spans(starts))
+        opening_p = sentiment_p[:count].copy()  # a transcript that ends with its opening is its own opening
+        cut = [(i, start) for i, (start, whole) in enumerate(zip(openings(transcripts), transcripts))
+               if len(start.turns) < len(whole.turns)]
+        if cut:
+            starts = [start for _, start in cut]
+            _, opening_p[[i for i, _ in cut]] = self._span_probabilities(self.engine.turn_sums(starts), whole_spans(starts))
         segments_of = segment_spans(transcripts, moment_p[count:].argmax(axis=1))
         segment_moment_p, segment_sentiment_p = self._span_probabilities(turns, [s for spans in segments_of for s in spans])
         segment_rows = iter(range(len(segment_moment_p)))

@@ -28,6 +28,14 @@ def test_predictions_are_typed_and_complete(small_classifier):
         json.dumps(p.to_dict())
 
 
+def test_the_trajectory_starts_from_the_opening_scored_alone(small_classifier):
+    conversation, single = small_classifier.predict([EXAMPLES[0], EXAMPLES[2]])
+    opening = small_classifier.predict_one("Customer: my card was charged twice")
+    assert conversation.trajectory.start_scores == pytest.approx(opening.sentiment_scores, abs=1e-5)
+    assert conversation.trajectory.end_scores == conversation.sentiment_scores
+    assert single.trajectory.start_scores == single.trajectory.end_scores == single.sentiment_scores
+
+
 def test_predict_proba_columns_follow_label_order(small_classifier):
     proba = small_classifier.predict_proba(EXAMPLES)
     assert proba.moment.shape == (3, 9) and proba.sentiment.shape == (3, 3)
