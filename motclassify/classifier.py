@@ -195,16 +195,17 @@ class MomentClassifier:
     def _predict_chunk(self, transcripts: list[Transcript]) -> list[Prediction]:
         if not transcripts:
             return []
-        turns = self.engine.turn_sums(transcripts)
         count = len(transcripts)
-        moment_p, sentiment_p = self._span_probabilities(turns, whole_spans(transcripts) + local_spans(transcripts))
-        opening_p = sentiment_p[:count].copy()  # a transcript that ends with its opening is its own opening
+        # Openings are encoded on their own, in the same batches; a transcript that is all opening is its own.
         cut = [(i, start) for i, (start, whole) in enumerate(zip(openings(transcripts), transcripts))
                if len(start.turns) < len(whole.turns)]
-        if cut:
-            starts = [start for _, start in cut]
-            _, opening_p[[i for i, _ in cut]] = self._span_probabilities(self.engine.turn_sums(starts), whole_spans(starts))
-        segments_of = segment_spans(transcripts, moment_p[count:].argmax(axis=1))
+        turns = self.engine.turn_sums([*transcripts, *(start for _, start in cut)])
+        local = local_spans(transcripts)
+        opening_spans = [(count + j, 0, len(start.turns) - 1) for j, (_, start) in enumerate(cut)]
+        moment_p, sentiment_p = self._span_probabilities(turns, whole_spans(transcripts) + local + opening_spans)
+        opening_p = sentiment_p[:count].copy()
+        opening_p[[i for i, _ in cut]] = sentiment_p[count + len(local):]
+        segments_of = segment_spans(transcripts, moment_p[count:count + len(local)].argmax(axis=1))
         segment_moment_p, segment_sentiment_p = self._span_probabilities(turns, [s for spans in segments_of for s in spans])
         segment_rows = iter(range(len(segment_moment_p)))
         predictions = []
