@@ -17,12 +17,13 @@ _LAZY = {
     "MomentClassifier": "classifier", "Probabilities": "classifier", "train": "classifier", "BatchingPredictor": "serving",
     "LabelSpace": "labels", "Prediction": "prediction", "Segment": "prediction", "Skipped": "prediction",
     "Trajectory": "prediction", "TrainingArguments": "arguments", "Transcript": "transcript", "Turn": "transcript",
+    "average_models": "soup",
 }
 
 __all__ = [
     "BaseEncoderMismatch", "BatchingPredictor", "DataError", "InputError", "LabelSpace", "ModelFormatError", "MomentClassifier",
     "MotclassifyError", "Prediction", "Probabilities", "Segment", "Skipped", "Trajectory", "TrainingArguments",
-    "Transcript", "Turn", "__version__", "train",
+    "Transcript", "Turn", "__version__", "average_models", "train",
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-HEADS = ("moment", "sentiment")
+from .config import HEADS
 
 
 def per_class_table(report: dict[str, Any]) -> list[str]:
@@ -15,14 +15,21 @@ def per_class_table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _provenance(metrics: dict[str, Any]) -> str:
+    if "ingredients" in metrics:
+        return (f"- the average of {len(metrics['ingredients'])} fine-tuned models (a model soup: "
+                f"{', '.join(metrics['ingredients'])}), calibrated on {metrics['validation_examples']} records")
+    return (f"- trained on {metrics['train_examples']} transcripts, validated on {metrics['validation_examples']}"
+            + (f"; the saved model was then refit on all {metrics['train_examples'] + metrics['validation_examples']}"
+               if metrics.get("refit") else ""))
+
+
 def model_folder_card(config, metrics: dict[str, Any]) -> str:
     """The ``README.md`` of a trained model folder: labels, data sizes, validation scores beside the baseline."""
     lines = [f"# {config.name} (version {config.version})", "",
              "A motclassify moment-of-truth classifier: all-MiniLM-L6-v2 with LoRA adapters and two heads.", "",
              f"- moments: {', '.join(config.labels.moments)}", f"- sentiments: {', '.join(config.labels.sentiments)}",
-             f"- trained on {metrics['train_examples']} transcripts, validated on {metrics['validation_examples']}"
-             + (f"; the saved model was then refit on all {metrics['train_examples'] + metrics['validation_examples']}"
-                if metrics.get("refit") else ""),
+             _provenance(metrics),
              f"- max length {config.max_length} tokens a window; longer transcripts are read in overlapping windows", "",
              "## Validation scores", ""]
     baseline = metrics.get("baseline", {})

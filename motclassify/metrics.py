@@ -72,6 +72,20 @@ def fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
     return round(best, 4)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def calibrated_report(logits: np.ndarray, gold: np.ndarray, labels: Sequence[str], temperature: float) -> dict[str, Any]:
+    """:func:`head_report` of raw ``logits`` against ``gold`` label indices at ``temperature``, with the ECE before
+    calibration and the temperature."""
+    report = head_report([labels[i] for i in gold], [labels[i] for i in logits.argmax(1)], labels, softmax(logits / temperature))
+    report["ece_before_calibration"] = expected_calibration_error(softmax(logits), gold)
+    report["temperature"] = temperature
+    return report
+
+
 def plot_confusion(report: dict[str, Any], title: str, path: str | Path) -> Path:
     """A confusion-matrix PNG of a :func:`head_report`."""
     import matplotlib

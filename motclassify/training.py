@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from .arguments import EARLY_STOPPING_MIN_VALIDATION, SMALL_DATA, TrainingArguments
 from .card import model_folder_card
+from .config import HEADS
 from .data import Example, infer_labels, label_priors, load_examples, stratified_split
 from .engine import Window, Windower, default_threads, load_tokenizer
 from .errors import DataError
@@ -38,11 +39,10 @@ from .folder import (
     stored_state,
 )
 from .labels import DEFAULT_SENTIMENTS, DEFAULT_STAGES, LabelSpace
-from .metrics import expected_calibration_error, fit_temperature, head_report, macro_f1, plot_confusion
+from .metrics import calibrated_report, fit_temperature, macro_f1, plot_confusion
 from .model import MomentModel
 
 logger = logging.getLogger("motclassify.training")
-HEADS = ("moment", "sentiment")
 def train_model(train_data: Any, eval_data: Any = None, *, from_model: str | os.PathLike | None = None,
                 moments: Sequence[str] | None = None, sentiments: Sequence[str] | None = None,
                 stages: dict[str, str] | None = None, output_dir: str | os.PathLike | None = None,
@@ -88,7 +88,8 @@ def train_model(train_data: Any, eval_data: Any = None, *, from_model: str | os.
     logits, gold = trainer.validation_logits()
     config.temperatures = {head: fit_temperature(logits[head][gold[head] != -100], gold[head][gold[head] != -100])
                            for head in HEADS}
-    metrics = _validation_metrics(logits, gold, labels, config.temperatures)
+    metrics = {head: calibrated_report(logits[head][gold[head] != -100], gold[head][gold[head] != -100],
+                                       getattr(labels, f"{head}s"), config.temperatures[head]) for head in HEADS}
     metrics.update(baseline=tfidf_baseline(train_examples, validation), train_examples=len(train_examples),
                    validation_examples=len(validation), refit=refit)
     if refit:  # the validation figures and calibration above stay: they are the honest estimate
@@ -370,26 +371,6 @@ class _Trainer:
             scores[f"{head}_macro_f1"] = macro_f1(gold[head][labelled], logits[head][labelled].argmax(1), labels)
         scores["score"] = float(np.mean([scores[f"{h}_macro_f1"] for h in HEADS]))
         return scores
-
-
-def _validation_metrics(logits: dict[str, np.ndarray], gold: dict[str, np.ndarray], labels: LabelSpace,
-                        temperatures: dict[str, float]) -> dict[str, Any]:
-    metrics: dict[str, Any] = {}
-    for head in HEADS:
-        names = list(getattr(labels, f"{head}s"))
-        labelled = gold[head] != -100
-        raw, target = logits[head][labelled], gold[head][labelled]
-        calibrated = _softmax(raw / temperatures[head])
-        report = head_report([names[i] for i in target], [names[i] for i in raw.argmax(1)], names, calibrated)
-        report["ece_before_calibration"] = expected_calibration_error(_softmax(raw), target)
-        report["temperature"] = temperatures[head]
-        metrics[head] = report
-    return metrics
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
 
 
 def _seed_everything(seed: int) -> None:
