@@ -40,3 +40,11 @@ def test_serving_benchmark_measures_batched_and_concurrent_callers(tmp_path):
     run_benchmark("serving.py", "--requests", "32", "--output", str(out))
     runs = json.loads(out.read_text())["runs"]
     assert len(runs) == 4 and runs["4 callers, BatchingPredictor.predict_one"]["latency_ms_p99"] > 0
+
+
+def test_startup_benchmark_times_each_command(tmp_path):
+    out = tmp_path / "startup.json"
+    run_benchmark("startup.py", "--repeats", "1", "--output", str(out))
+    runs = json.loads(out.read_text())["runs"]
+    assert set(runs) == {"motclassify --help", "motclassify info"}
+    assert all(run["best_s"] > 0 for run in runs.values())
