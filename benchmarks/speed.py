@@ -45,6 +45,25 @@ def cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
+def long_transcript_curve(classifier, lengths=(250, 500, 1000, 2000, 4000)) -> dict[str, dict[str, float]]:
+    """``predict_one`` time (median of 5) of one conversation of about each length in tokens, and per token."""
+    from motclassify import Transcript
+
+    turns = [turn for record in workload(60, seed=2) for turn in record]
+    curve = {}
+    for length in lengths:
+        transcript, tokens = [], 0
+        for turn in turns:
+            if tokens >= length:
+                break
+            transcript.append(turn)
+            tokens += len(classifier.engine.windower.tokenizer.encode(turn["text"], add_special_tokens=False).ids) + 1
+        parsed = Transcript.parse(transcript)
+        milliseconds = statistics.median(timed(lambda: classifier.predict_one(parsed)) * 1000 for _ in range(5))
+        curve[str(tokens)] = {"ms": round(milliseconds, 1), "ms_per_1000_tokens": round(milliseconds / tokens * 1000, 1)}
+    return curve
+
+
 def workload(count: int, seed: int = 0) -> list[list[dict]]:
     """``count`` transcripts of mixed lengths, built from the turns of the authored test split (seeded)."""
     records = [json.loads(line) for line in TEST.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -128,7 +147,14 @@ def main() -> None:
         engine.batch_tokens = budget
         seconds = timed(lambda: classifier.predict(transcripts))
         record(f"motclassify fp32, budget {budget}", seconds, ratio_to_baseline=round(baseline / seconds, 2))
+        if budget == default_budget:
+            default_seconds = seconds
     engine.batch_tokens = default_budget
+    tokenize = timed(lambda: engine.windower.windows(transcripts))
+    results["time_split_default_budget"] = {"tokenize_and_cut_windows_s": round(tokenize, 3),
+                                            "whole_predict_s": round(default_seconds, 3),
+                                            "tokenize_share": round(tokenize / default_seconds, 4)}
+    results["long_transcript_ms"] = long_transcript_curve(classifier)
     peak = matmul_peak_gflops()
     mean_length = real_tokens / len(windows)
     flops = encoder_flops_per_token(engine.model.encoder.config, mean_length)

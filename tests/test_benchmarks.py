@@ -33,6 +33,8 @@ def test_speed_benchmark_compares_against_the_pipeline_baseline(tmp_path):
     assert all(run["ratio_to_baseline"] > 0 for name, run in results["runs"].items() if name.startswith("motclassify"))
     assert 0 < results["fp32_fraction_of_matmul_peak"] and results["predict_one_short_ms"]["p99"] > 0
     assert set(results["int8"]["label_agreement_with_fp32"]) == {"moment", "sentiment"}
+    assert 0 < results["time_split_default_budget"]["tokenize_share"] < 1
+    assert len(results["long_transcript_ms"]) == 5 and max(map(int, results["long_transcript_ms"])) >= 4000
 
 
 def test_serving_benchmark_measures_batched_and_concurrent_callers(tmp_path):
