@@ -35,8 +35,8 @@ class TrainingArguments:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_length: int = 256
-    lora_rank: int = 16
-    lora_alpha: float = 32.0
+    lora_rank: int | None = None  # None: the starting model's (16 and 32 from a plain encoder)
+    lora_alpha: float | None = None
     patience: int = 2
     validation_fraction: float | None = None
     refit: bool = False
@@ -58,7 +58,7 @@ class TrainingArguments:
         if self.max_length < 16:
             raise DataError(f"TrainingArguments.max_length must be at least 16, got {self.max_length}")
         for name in ("learning_rate", "head_learning_rate", "lora_alpha"):
-            if not getattr(self, name) > 0:
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise DataError(f"TrainingArguments.{name} must be positive, got {getattr(self, name)!r}")
         for name in ("weight_decay", "warmup_ratio", "segment_loss_weight"):
             if not 0 <= getattr(self, name) <= 1:

@@ -80,8 +80,9 @@ def train_model(train_data: Any, eval_data: Any = None, *, from_model: str | os.
         train_examples, validation = stratified_split(train_examples, fraction, args.seed)
         refit = args.refit
 
-    config = replace(start.config, labels=labels, max_length=args.max_length, lora_rank=args.lora_rank,
-                     lora_alpha=args.lora_alpha, name=args.name, version=args.version, trained=True,
+    config = replace(start.config, labels=labels, max_length=args.max_length,
+                     lora_rank=args.lora_rank or start.config.lora_rank,
+                     lora_alpha=args.lora_alpha or start.config.lora_alpha, name=args.name, version=args.version, trained=True,
                      head_features=args.head_features or start.config.head_features)
     trainer = _Trainer.start(config, start, args, train_examples, validation)
     history = trainer.fit()
@@ -172,7 +173,8 @@ class _StartingPoint:
         if self.state is None:
             return set()
         if model.config.lora_rank != self.config.lora_rank:
-            raise DataError(f"continuing from a model with LoRA rank {self.config.lora_rank}: keep lora_rank the same")
+            raise DataError(f"continuing from a model with LoRA rank {self.config.lora_rank}: leave lora_rank unset "
+                            "(it then keeps the starting model's) or set it to that rank")
         kept = {head for head in HEADS
                 if getattr(self.labels, f"{head}s") == getattr(model.config.labels, f"{head}s")
                 and self.config.head_features[head] == model.config.head_features[head]}

@@ -69,3 +69,18 @@ def test_models_that_cannot_be_averaged_are_refused(tmp_path, tiny_trained_dir):
     with pytest.raises(ModelFormatError, match="one non-negative weight per model"):
         average_models([default_labels, default_labels], tmp_path / "soup", weights=[1])
     assert not (tmp_path / "soup").exists()
+
+
+def test_fine_tuning_continues_from_a_soup_at_its_rank(tmp_path, tiny_trained_dir):
+    from motclassify import DataError
+    from motclassify.training import train_model
+
+    soup = average_models([tiny_trained_dir, tiny_trained_dir], tmp_path / "soup")
+    settings = {"output_dir": tmp_path / "continued", "from_model": soup, "max_steps": 2, "max_length": 64,
+                "batch_size": 8, "progress": False}
+    continued = train_model(DATA / "tiny_custom.jsonl", **settings)
+    rank = json.loads((soup / "motclassify.json").read_text())["lora_rank"]
+    assert json.loads((continued / "motclassify.json").read_text())["lora_rank"] == rank
+    assert rank == 2 * json.loads((tiny_trained_dir / "motclassify.json").read_text())["lora_rank"]
+    with pytest.raises(DataError, match="leave lora_rank unset"):
+        train_model(DATA / "tiny_custom.jsonl", **{**settings, "lora_rank": 16})
