@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -67,20 +68,19 @@ def average_models(model_paths: Sequence[str | os.PathLike], output_dir: str | o
         else:
             averaged[key] = sum(w * part for w, part in zip(weights, parts)).to(tensor.dtype)
     rank = sum(config.lora_rank for config in configs)
-    config = read_config(paths[0])
-    config.lora_alpha, config.lora_rank = first.lora_alpha / first.lora_rank * rank, rank
-    config.temperatures = {head: float(sum(w * c.temperatures.get(head, 1.0) for w, c in zip(weights, configs)))
-                           for head in first.temperatures}
+    config = replace(first, lora_rank=rank, lora_alpha=first.lora_alpha / first.lora_rank * rank,
+                     name=name or first.name, version=version or first.version)
     config.train_priors = {head: {label: float(sum(w * c.train_priors.get(head, priors).get(label, p)
                                                    for w, c in zip(weights, configs)))
                                   for label, p in priors.items()}
                            for head, priors in first.train_priors.items()}
-    config.name, config.version = name or config.name, version or config.version
+    # Without eval_data the ingredients' temperatures are averaged; with it they are fitted below, from 1.
+    config.temperatures = {head: 1.0 if eval_data is not None else
+                           float(sum(w * c.temperatures.get(head, 1.0) for w, c in zip(weights, configs)))
+                           for head in HEADS}
     folder = save_model_folder(config, averaged, output_dir)
     if eval_data is None:
         return folder
-    config.temperatures = {head: 1.0 for head in HEADS}
-    save_model_folder(config, averaged, folder)
     logits, gold = _validation_logits(folder, eval_data)
     config.temperatures = {head: fit_temperature(logits[head], gold[head]) for head in HEADS}
     metrics: dict[str, Any] = {head: calibrated_report(logits[head], gold[head], getattr(config.labels, f"{head}s"),

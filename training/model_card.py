@@ -104,12 +104,12 @@ def main() -> None:
         f"- Stage 1: {stats.get('all', {}).get('records', '?')} hand-written transcripts (this project's own work; "
         "datasheet in `training/README.md`), split 70/15/15 per record by a hash of its id, plus one augmented variant "
         "per training transcript.",
-        f"- Stage 2, three runs continuing from stage 1, averaged into the shipped model (a model soup, "
-        "`motclassify.average_models`): the authored training split, the "
+        f"- Stage 2, three runs continuing from stage 1, of which the shipped model averages the two that the greedy "
+        "soup on real dev keeps (`motclassify.average_models`): the authored training split, the "
         f"{agreement.get('splits', {}).get('train', {}).get('threads', '?')} real training threads (three times each "
         f"per epoch), {agreement.get('real_style_threads', {}).get('threads', '?')} real-style conversations written "
         "here that open with the real training threads' first messages (Twitter, chat, email and phone-call styles) "
-        "and, in two of the three runs (seeds 0 and 1), 600 short care threads written here for invented brands.",
+        "and, in two of the three runs (seeds 13 and 1), 600 short care threads written here for invented brands.",
         "- The real threads are from IBM's \"Twitter Conversations Dataset for Conversational Document Prediction\" "
         "(Apache License 2.0; licence and notice in `training/data/real/`). Labels are this project's: two "
         "independent labellers per thread, disagreements adjudicated. Agreement: "

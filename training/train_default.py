@@ -28,8 +28,9 @@ ROOT = Path(__file__).parent
 REPO = ROOT.parent
 DEFAULT_MODEL = REPO / "motclassify" / "models" / "default"
 WORK = ROOT / "work"
-# The stage-2 runs: name -> (invented-brand tweets in the mix, seed). The shipped model is their greedy soup.
-INGREDIENTS = {"threads": (False, 0), "threads_tweets": (True, 0), "threads_tweets_seed1": (True, 1)}
+# The stage-2 runs: name -> (invented-brand tweets in the mix, seed; 13 is TrainingArguments' default). The
+# shipped model is their greedy soup.
+INGREDIENTS = {"threads": (False, 13), "threads_tweets": (True, 13), "threads_tweets_seed1": (True, 1)}
 
 sys.path.insert(0, str(ROOT))
 from corpus import authored, real, training_records, write_jsonl  # noqa: E402
@@ -54,9 +55,10 @@ def stage1(epochs: int, patience: int) -> Path:
     return folder
 
 
-def dev_score(report: dict) -> float:
-    """The selection score on real dev: the mean of the two heads' macro-F1."""
-    return (report["moment"]["macro_f1"] + report["sentiment"]["macro_f1"]) / 2
+def dev_scores(report: dict) -> tuple[float, float, float]:
+    """Moment and sentiment macro-F1 on real dev, and the selection score: their mean."""
+    moment, sentiment = report["moment"]["macro_f1"], report["sentiment"]["macro_f1"]
+    return moment, sentiment, (moment + sentiment) / 2
 
 
 def greedy_soup(runs: list[Path], dev_file: Path) -> list[Path]:
@@ -64,12 +66,14 @@ def greedy_soup(runs: list[Path], dev_file: Path) -> list[Path]:
     import motclassify
     from motclassify.evaluation import evaluate
 
-    ranked = sorted(runs, key=lambda run: -dev_score(json.loads((run / "metrics.json").read_text())))
-    kept, best = ranked[:1], dev_score(json.loads((ranked[0] / "metrics.json").read_text()))
+    own = {run: dev_scores(json.loads((run / "metrics.json").read_text())) for run in runs}
+    ranked = sorted(runs, key=lambda run: -own[run][2])
+    kept, best = ranked[:1], own[ranked[0]][2]
     for run in ranked[1:]:
         trial = motclassify.average_models(kept + [run], WORK / "soup_trial")
-        score = dev_score(evaluate(motclassify.MomentClassifier(trial), dev_file))
-        print(f"soup {[r.name for r in kept + [run]]}: real dev score {score:.3f} (best so far {best:.3f})", flush=True)
+        moment, sentiment, score = dev_scores(evaluate(motclassify.MomentClassifier(trial), dev_file))
+        print(f"soup {[r.name for r in kept + [run]]}: real dev macro-F1 moment {moment:.3f}, sentiment "
+              f"{sentiment:.3f}, score {score:.3f} (best so far {best:.3f})", flush=True)
         if score > best:
             kept, best = kept + [run], score
     shutil.rmtree(WORK / "soup_trial", ignore_errors=True)
