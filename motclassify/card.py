@@ -18,7 +18,9 @@ def per_class_table(report: dict[str, Any]) -> list[str]:
 def _provenance(metrics: dict[str, Any]) -> str:
     if "ingredients" in metrics:
         return (f"- the average of {len(metrics['ingredients'])} fine-tuned models (a model soup: "
-                f"{', '.join(metrics['ingredients'])}), calibrated on {metrics['validation_examples']} records")
+                f"{', '.join(metrics['ingredients'])}), calibrated on {metrics['validation_examples']} records"
+                + ("; the ingredients were then retrained with those records added and averaged again, keeping that "
+                   "calibration" if metrics.get("refit") else ""))
     return (f"- trained on {metrics['train_examples']} transcripts, validated on {metrics['validation_examples']}"
             + (f"; the saved model was then refit on all {metrics['train_examples'] + metrics['validation_examples']}"
                if metrics.get("refit") else ""))

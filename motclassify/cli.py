@@ -230,19 +230,28 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_info(args: argparse.Namespace) -> int:
-    import platform
-
+def cuda_available() -> bool:
+    """Whether torch can use a GPU. Without an NVIDIA driver it cannot, and torch (a second to import) is not loaded."""
+    if not any(Path(p).exists() for p in ("/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/nvidiactl")):
+        return False
     import torch
 
-    from .engine import default_threads
+    return torch.cuda.is_available()
+
+
+def run_info(args: argparse.Namespace) -> int:
+    import platform
+    from importlib.metadata import version
+
+    from .config import default_threads
     from .errors import BaseEncoderMismatch, ModelFormatError
     from .folder import DEFAULT_MODEL_PATH, read_config, resolve_base_encoder
 
     folder = Path(args.model) if args.model else DEFAULT_MODEL_PATH
+    cuda = cuda_available()
     lines = [f"motclassify {__version__}", f"python {platform.python_version()} on {platform.platform()}",
-             f"torch {torch.__version__}; CUDA available: {torch.cuda.is_available()}; "
-             f"device (auto): {'cuda' if torch.cuda.is_available() else 'cpu'}; threads: {default_threads()}",
+             f"torch {version('torch')}; CUDA available: {cuda}; "
+             f"device (auto): {'cuda' if cuda else 'cpu'}; threads: {default_threads()}",
              f"model folder: {folder.resolve()}"]
     config = read_config(folder)
     lines += [f"model: {config.name} version {config.version} (format {config.format_version}, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,6 +19,11 @@ HEAD_FEATURES = {"moment": ["all", "lead", "tail"], "sentiment": ["all", "tail",
 # The engine's padded-token budget a batch: the fastest on a 2-core CPU (benchmarks/results/speed.json); batch
 # widths come in multiples of 32, so small batches no longer grow memory (benchmarks/results/memory.json).
 DEFAULT_BATCH_TOKENS = 2048
+
+
+def default_threads() -> int:
+    """Torch threads: the cores this process may run on, not the machine's."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from .config import DEFAULT_BATCH_TOKENS
+from .config import DEFAULT_BATCH_TOKENS, default_threads
 from .errors import MotclassifyError
 from .model import MomentModel
 from .transcript import ROLES, Transcript
@@ -63,11 +63,6 @@ def autocast_dtype(device: torch.device, bf16_supported: bool | None = None) -> 
     if bf16_supported is None:
         bf16_supported = torch.cuda.is_bf16_supported()
     return torch.bfloat16 if bf16_supported else torch.float16
-
-
-def default_threads() -> int:
-    """Torch threads: the cores this process may run on, not the machine's."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 PAD_MULTIPLE = 32  # batch widths are multiples of this: few distinct shapes, few cached kernel plans

@@ -1,5 +1,8 @@
 """The model folder: ``motclassify.json`` (settings and label sets) and ``model.safetensors`` (only what differs
 from the base encoder), read back onto the hash-checked base encoder. Format 1 folders (``config.json``) still load.
+
+Reading settings and checking the base encoder need no torch (``motclassify info`` stays fast); torch is imported
+by the functions that build or save weights.
 """
 
 from __future__ import annotations
@@ -8,16 +11,17 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors.torch import load_file, save_file
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .config import ModelConfig
 from .errors import BaseEncoderMismatch, ModelFormatError
-from .model import MomentModel
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from .model import MomentModel
 
 FORMAT_VERSION = 2
 CONFIG_FILE = "motclassify.json"
@@ -98,6 +102,8 @@ def _load_encoder(path: Path) -> nn.Module:
 def build_model(config: ModelConfig, encoder_path: str | os.PathLike | None = None) -> tuple[MomentModel, Path]:
     """A fresh model on the checked base encoder (``encoder_path`` replaces the recorded location), with LoRA
     adapters added. Returns it and the base encoder's folder."""
+    from .model import MomentModel
+
     base_path, sha = resolve_base_encoder(config.base_encoder, encoder_path)
     config.base_encoder = {**config.base_encoder, "sha256": sha}
     if encoder_path is not None:
@@ -121,6 +127,8 @@ def save_model_folder(config: ModelConfig, state: dict[str, torch.Tensor], folde
 
     The base encoder's weights and tokenizer are not copied: the config names them and their hash.
     """
+    from safetensors.torch import save_file
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config.motclassify_version = __version__
@@ -167,6 +175,8 @@ def load_model_folder(folder: str | os.PathLike, encoder_path: str | os.PathLike
 
     Returns the model (LoRA merged unless ``merge=False``), the base encoder's tokenizer file and the stored tensors.
     """
+    from safetensors.torch import load_file
+
     folder = Path(folder)
     config = read_config(folder)
     model, base_path = build_model(config, encoder_path)

@@ -24,9 +24,9 @@ from tqdm.auto import tqdm
 
 from .arguments import EARLY_STOPPING_MIN_VALIDATION, SMALL_DATA, TrainingArguments
 from .card import model_folder_card
-from .config import HEADS
+from .config import HEADS, default_threads
 from .data import Example, infer_labels, label_priors, load_examples, stratified_split
-from .engine import Window, Windower, default_threads, load_tokenizer
+from .engine import Window, Windower, load_tokenizer
 from .errors import DataError
 from .folder import (
     DEFAULT_MODEL_PATH,

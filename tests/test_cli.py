@@ -185,6 +185,19 @@ def test_info_reports_versions_labels_and_the_hash_check(tiny_trained_dir):
         assert expected in text
 
 
+def test_help_and_info_do_not_load_torch_without_a_gpu(tiny_trained_dir):
+    from motclassify.cli import cuda_available
+
+    if cuda_available():
+        pytest.skip("an NVIDIA driver is present: info asks torch about the GPU")
+    probe = ("import sys\nfrom motclassify.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "print('torch loaded' if 'torch' in sys.modules else 'torch not loaded')")
+    for args in (["info", "--model", str(tiny_trained_dir)], ["--help"], ["score", "--help"]):
+        result = subprocess.run([CLI[0], "-c", probe, *args], capture_output=True, text=True, cwd=ROOT)
+        assert result.stdout.strip().endswith("torch not loaded"), (args, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("args,message", [
     (["score", "tests/data/tiny_custom.jsonl", "-o", "/tmp/x.jsonl", "--model", "/nonexistent"], "no motclassify model folder"),
     (["score", "{csv}", "-o", "/tmp/x.jsonl", "--model", "{model}"], "has no column 'text'"),

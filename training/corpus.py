@@ -34,11 +34,13 @@ def real_style(pattern: str = "*_*.jsonl") -> list[dict]:
             for r in read_jsonl(path)]
 
 
-def training_records(authored_train: list[dict] | None = None, tweets: bool = True) -> list[dict]:
-    """A second-stage training mix: the authored training split (or the given version of it), the real training
-    threads ``REAL_REPEATS`` times, the real-style continuations of real openings and (unless ``tweets=False``)
-    the invented-brand care tweets."""
-    return ((authored("train") if authored_train is None else authored_train) + real("train") * REAL_REPEATS
+def training_records(authored_train: list[dict] | None = None, tweets: bool = True,
+                     real_splits: tuple[str, ...] = ("train",)) -> list[dict]:
+    """A second-stage training mix: the authored training split (or the given version of it), the real threads of
+    ``real_splits`` ``REAL_REPEATS`` times, the real-style continuations of real openings and (unless
+    ``tweets=False``) the invented-brand care tweets."""
+    return ((authored("train") if authored_train is None else authored_train)
+            + [r for split in real_splits for r in real(split)] * REAL_REPEATS
             + real_style("*_*.jsonl" if tweets else "threads_*.jsonl"))
 
 

@@ -80,6 +80,25 @@ def greedy_soup(runs: list[Path], dev_file: Path) -> list[Path]:
     return kept
 
 
+def keep_calibration(selection: Path, refit: Path) -> None:
+    """Give the refit soup the selection soup's temperatures, real-dev figures and confusion matrices: real dev is
+    in the refit's training data, so the selection's figures are the held-out estimate (as with refit=True in
+    motclassify.train)."""
+    from safetensors.torch import load_file
+
+    from motclassify.card import model_folder_card
+    from motclassify.folder import WEIGHTS_FILE, read_config, save_model_folder
+
+    config = read_config(refit)
+    config.temperatures = read_config(selection).temperatures
+    metrics = {**json.loads((selection / "metrics.json").read_text()), "refit": True}
+    save_model_folder(config, load_file(str(refit / WEIGHTS_FILE)), refit,
+                      extra_files={"metrics.json": json.dumps(metrics, indent=2) + "\n",
+                                   "README.md": model_folder_card(config, metrics)})
+    for png in selection.glob("confusion_*.png"):
+        shutil.copy(png, refit / png.name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default=str(DEFAULT_MODEL), help="model folder (default: the packaged default model)")
@@ -98,20 +117,28 @@ def main() -> None:
     start = Path(args.stage1) if args.stage1 else stage1(args.stage1_epochs, args.patience)
     run("prepare_real.py")
     dev_file = write_jsonl(real("dev"), WORK / "real_dev.jsonl")
-    ingredients = []
-    for name, (tweets, seed) in INGREDIENTS.items():
-        folder = WORK / "stage2" / name
+    def stage2_run(name: str, real_splits: tuple[str, ...], folder: Path) -> Path:
+        tweets, seed = INGREDIENTS[name]
         if not (args.reuse and is_model_folder(folder)):
-            train_file = write_jsonl(training_records(tweets=tweets), WORK / f"train_stage2_{name}.jsonl")
+            train_file = write_jsonl(training_records(tweets=tweets, real_splits=real_splits),
+                                     WORK / f"train_{folder.parent.name}_{name}.jsonl")
             motclassify.train(train_file, dev_file, from_model=start, output_dir=folder, epochs=args.epochs,
                               patience=args.patience, head_features=HEAD_FEATURES, seed=seed, name="motclassify-default",
                               version=motclassify.__version__)
-        ingredients.append(folder)
+        return folder
+
+    ingredients = [stage2_run(name, ("train",), WORK / "stage2" / name) for name in INGREDIENTS]
+    kept = greedy_soup(ingredients, dev_file)
+    selection = ROOT / "selection_model"
+    shutil.rmtree(selection, ignore_errors=True)
+    motclassify.average_models(kept, selection, eval_data=dev_file, name="motclassify-default",
+                               version=motclassify.__version__)
     output = Path(args.output)
     staging = output.with_name(output.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
-    motclassify.average_models(greedy_soup(ingredients, dev_file), staging, eval_data=dev_file,
-                               name="motclassify-default", version=motclassify.__version__)
+    motclassify.average_models([stage2_run(run.name, ("train", "dev"), WORK / "refit" / run.name) for run in kept],
+                               staging, name="motclassify-default", version=motclassify.__version__)
+    keep_calibration(selection, staging)
     classifier = motclassify.MomentClassifier(staging)
     report = {"real test": evaluate(classifier, real("test")), "authored test": evaluate(classifier, authored("test"))}
     shutil.rmtree(output, ignore_errors=True)
