@@ -66,6 +66,7 @@ def autocast_dtype(device: torch.device, bf16_supported: bool | None = None) -> 
 
 
 PAD_MULTIPLE = 32  # batch widths are multiples of this: few distinct shapes, few cached kernel plans
+FORWARD_COST_TOKENS = 64  # one more encoder pass costs about as much as this many more tokens in a pass (CPU)
 
 
 class Windower:
@@ -161,18 +162,24 @@ class Engine:
                                  model.config.window_overlap_tokens)
 
     def batches(self, windows: list[Window]) -> list[list[int]]:
-        """Indices of windows, sorted by length, grouped so that ``batch size x padded width`` stays within the budget."""
+        """Indices of windows, sorted by length, cut into runs of neighbours that keep ``batch size x padded
+        width`` within the budget and, among such cuts, compute the fewest tokens: padded tokens plus
+        ``FORWARD_COST_TOKENS`` a forward pass (a shortest path over the cut points). Filling each batch up to the
+        budget instead pads a few short windows to the width of long ones, which costs most on small inputs
+        (a service's micro-batches) where neighbours differ most in length."""
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
-        batches: list[list[int]] = []
-        current: list[int] = []
-        for index in order:
-            if current and (len(current) + 1) * self.windower.width(len(windows[index].input_ids)) > self.batch_tokens:
-                batches.append(current)
-                current = []
-            current.append(index)
-        if current:
-            batches.append(current)
-        return batches
+        cost, cut = np.zeros(len(order) + 1, np.int64), np.zeros(len(order) + 1, np.int64)
+        for end in range(1, len(order) + 1):
+            width = self.windower.width(len(windows[order[end - 1]].input_ids))
+            starts = np.arange(end - max(1, min(end, self.batch_tokens // width)), end)
+            totals = cost[starts] + (end - starts) * width + FORWARD_COST_TOKENS
+            best = int(totals.argmin())  # the first minimum: the largest batch among equal costs
+            cost[end], cut[end] = totals[best], starts[best]
+        batches, end = [], len(order)
+        while end:
+            batches.append(order[int(cut[end]):end])
+            end = int(cut[end])
+        return batches[::-1]
 
     def turn_sums(self, transcripts: Sequence[Transcript]) -> TurnSums:
         """Encode transcripts in length-sorted batches; per-turn sums and counts of their token vectors."""

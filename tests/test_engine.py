@@ -29,6 +29,18 @@ def test_batches_are_length_sorted_and_within_the_token_budget(small_classifier)
     assert all(width >= max(len(windows[i].input_ids) for i in b) for b, width in zip(batches, widths))
 
 
+def test_short_windows_are_not_padded_to_the_width_of_a_long_one(small_classifier):
+    engine = small_classifier.engine
+    full = engine.windower.max_length - 8  # words of "hello": one window of about the full width
+    transcripts = [Transcript.parse("Customer: " + "hello " * n) for n in (4, full, 5, 3, 6)]
+    windows = [w for ws in engine.windower.windows(transcripts) for w in ws]
+    long_window = max(range(len(windows)), key=lambda i: len(windows[i].input_ids))
+    batches = engine.batches(windows)
+    assert [long_window] in batches and sorted(i for b in batches for i in b) == list(range(len(windows)))
+    padded = sum(len(b) * engine.windower.width(max(len(windows[i].input_ids) for i in b)) for b in batches)
+    assert padded < len(windows) * engine.windower.width(len(windows[long_window].input_ids))
+
+
 def test_windows_cut_on_turn_starts_and_cover_every_token(small_classifier):
     encoder = small_classifier.engine.windower
     transcript = Transcript.parse(long_transcript(12, "so?"))
