@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
@@ -132,10 +133,10 @@ class MomentClassifier:
         moment = [np.empty((0, len(self.moments)))]
         sentiment = [np.empty((0, len(self.sentiments)))]
         for chunk in self._chunks(transcripts, "raise"):
-            turns = self.engine.turn_sums(chunk)
-            moment_p, sentiment_p = self._span_probabilities(turns, whole_spans(chunk))
-            moment.append(moment_p)
-            sentiment.append(sentiment_p)
+            distinct, where = _distinct(chunk)
+            moment_p, sentiment_p = self._span_probabilities(self.engine.turn_sums(distinct), whole_spans(distinct))
+            moment.append(moment_p[where])
+            sentiment.append(sentiment_p[where])
         return Probabilities(np.concatenate(moment).astype(np.float32), np.concatenate(sentiment).astype(np.float32))
 
     def _chunks(self, transcripts: Iterable[TranscriptLike], errors: str) -> Iterator[list[Transcript | Skipped]]:
@@ -193,6 +194,12 @@ class MomentClassifier:
         return self._probabilities(moment_logits, "moment"), self._probabilities(sentiment_logits, "sentiment")
 
     def _predict_chunk(self, transcripts: list[Transcript]) -> list[Prediction]:
+        distinct, where = _distinct(transcripts)
+        predicted = self._predict_distinct(distinct)
+        return [replace(predicted[i], id=t.id) if predicted[i].id != t.id else predicted[i]
+                for t, i in zip(transcripts, where)]
+
+    def _predict_distinct(self, transcripts: list[Transcript]) -> list[Prediction]:
         if not transcripts:
             return []
         count = len(transcripts)
@@ -230,6 +237,16 @@ class MomentClassifier:
                 model_version=self.config.version,
             ))
         return predictions
+
+
+def _distinct(transcripts: Sequence[Transcript]) -> tuple[list[Transcript], list[int]]:
+    """The distinct conversations among ``transcripts`` (same turns), and the position of each transcript's in that
+    list: exact duplicates, common in exports (auto-replies, re-sent messages), are encoded once."""
+    first: dict[tuple, Transcript] = {}
+    for transcript in transcripts:
+        first.setdefault(transcript.turns, transcript)
+    position = {turns: i for i, turns in enumerate(first)}
+    return list(first.values()), [position[t.turns] for t in transcripts]
 
 
 def _scores(labels: Sequence[str], row: np.ndarray) -> dict[str, float]:

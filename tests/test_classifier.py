@@ -47,6 +47,23 @@ def test_predict_proba_columns_follow_label_order(small_classifier):
     assert small_classifier.predict_proba([]).moment.shape == (0, 9)
 
 
+def test_exact_duplicates_are_encoded_once_and_keep_their_own_ids(small_classifier, monkeypatch):
+    records = [{"id": f"r{i}", "text": [EXAMPLES[0], EXAMPLES[2]][i % 2]} for i in range(6)]
+    encoded = []  # how many conversations each engine call encodes
+    turn_sums = small_classifier.engine.turn_sums
+    monkeypatch.setattr(small_classifier.engine, "turn_sums", lambda ts: encoded.append(len(ts)) or turn_sums(ts))
+    predictions = small_classifier.predict(records)
+    alone = small_classifier.predict(records[:2])
+    assert encoded[0] == encoded[1]  # six records, two of them distinct: the cost of those two
+    assert [p.id for p in predictions] == [r["id"] for r in records]
+    for i, prediction in enumerate(predictions):
+        assert prediction.moment_scores == pytest.approx(alone[i % 2].moment_scores, abs=1e-6)
+        assert prediction.trajectory == alone[i % 2].trajectory and prediction.segments == alone[i % 2].segments
+    proba = small_classifier.predict_proba(records)
+    assert encoded[2] == 2 and proba.moment.shape == (6, 9)
+    np.testing.assert_allclose(proba.moment[4], proba.moment[0], atol=1e-7)
+
+
 def test_predict_rejects_a_bare_string(small_classifier):
     with pytest.raises(TypeError, match="predict_one"):
         small_classifier.predict("Customer: hi")

@@ -54,7 +54,9 @@ def main() -> None:
         "## Results on real conversations (read these first)", "",
         "Real public Twitter customer-care threads (2020), labelled for this project, split **by company**: the dev "
         "and test companies never appear in training, as with a new user of the library. Dev was used to choose the "
-        "recipe (which stage-2 runs to average) and fit the temperatures; test was used for nothing but these figures. "
+        "recipe (which stage-2 runs to average) and fit the temperatures; the chosen runs were then retrained with the "
+        "dev threads added (like scikit-learn's refit), so the real-dev figures are those of the soup that chose the "
+        "recipe, trained without them (`training/selection_model/`). Test was used for nothing but these figures. "
         "Reproduce: `python training/train_default.py --stage1 DIR` (or without `--stage1` to rebuild both "
         "stages), then `python benchmarks/baselines.py` and `python training/model_card.py`.", "",
     ]
@@ -99,7 +101,7 @@ def main() -> None:
         f"- Heads: the moment head reads [mean of all tokens ; of the first {config['lead_turns']} turns (where the "
         f"reason for contact usually is) ; of the last {config['tail_turns']} turns]; the sentiment head reads [all "
         f"tokens ; the last {config['tail_turns']} turns ; the last turn] (how the moment ended). Temperatures "
-        f"{config['temperatures']} fitted on real dev.", "",
+        f"{config['temperatures']} fitted on real dev by the soup that chose the recipe.", "",
         "## Training data and licences", "",
         f"- Stage 1: {stats.get('all', {}).get('records', '?')} hand-written transcripts (this project's own work; "
         "datasheet in `training/README.md`), split 70/15/15 per record by a hash of its id, plus one augmented variant "
@@ -109,7 +111,10 @@ def main() -> None:
         f"{agreement.get('splits', {}).get('train', {}).get('threads', '?')} real training threads (three times each "
         f"per epoch), {agreement.get('real_style_threads', {}).get('threads', '?')} real-style conversations written "
         "here that open with the real training threads' first messages (Twitter, chat, email and phone-call styles) "
-        "and, in two of the three runs (seeds 13 and 1), 600 short care threads written here for invented brands.",
+        "and, in two of the three runs (seeds 13 and 1), 600 short care threads written here for invented brands. "
+        f"The kept runs were then retrained the same way (same seeds and schedule) with the "
+        f"{agreement.get('splits', {}).get('dev', {}).get('threads', '?')} real dev threads added (four more "
+        "companies) and averaged again: that refit soup is the shipped model.",
         "- The real threads are from IBM's \"Twitter Conversations Dataset for Conversational Document Prediction\" "
         "(Apache License 2.0; licence and notice in `training/data/real/`). Labels are this project's: two "
         "independent labellers per thread, disagreements adjudicated. Agreement: "

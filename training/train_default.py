@@ -1,6 +1,6 @@
 """Rebuild the default model, with one command:
 
-    python training/train_default.py                     # both stages (about 60 + 3 x 35 minutes on a 2-core CPU)
+    python training/train_default.py                     # both stages (about 60 + 5 x 35 minutes on a 2-core CPU)
     python training/train_default.py --stage1 DIR        # stage 2 only, continuing from a stage-1 model folder
     python training/train_default.py --stage1 DIR --reuse  # average stage-2 runs already in training/work/stage2/
 
@@ -10,7 +10,10 @@ Stage 2 adapts it to real conversations: merge and split the labelled real threa
 three runs continue from stage 1 (INGREDIENTS: two training mixes of corpus.training_records, two seeds), each
 3 epochs, and the shipped model is their greedy soup (Wortsman et al. 2022): the runs in order of their own real-dev
 score, each kept in the weight average (motclassify.average_models) only if it raises the average's real-dev
-score; temperatures fitted on real dev (companies that training never saw). The model is written into
+score; temperatures fitted on real dev (companies that training never saw); that selection soup is kept in
+training/selection_model/. The kept runs are then trained again with the real dev threads added to their mix (as
+scikit-learn refits a chosen estimator on all its data) and averaged: the shipped model, with the selection soup's
+temperatures and real-dev figures (the held-out estimate). The model is written into
 motclassify/models/default/; the real and authored test splits, never used for training or tuning, are scored
 into training/results/test_metrics.json.
 """
