@@ -13,7 +13,8 @@ this script from the turns of the authored test split. On it, in one run:
    authored test split;
 4. on CUDA, fp16/bf16 autocast at the default budget and at 65,536 (a line says it is skipped without a GPU).
 Each as transcripts/s, real (non-pad) tokens/s and the ratio to the baseline; the fraction of this machine's
-measured fp32 matmul peak that fp32 reaches; and `predict_one` latency p50 / p99 on a short transcript.
+measured fp32 matmul peak that fp32 reaches; `predict_one` latency p50 / p99 on a short transcript; and what one
+more encoder pass costs in tokens (the engine's batching weighs passes against padding with it).
 """
 
 from __future__ import annotations
@@ -98,6 +99,23 @@ def timed(function) -> float:
     return time.perf_counter() - started
 
 
+def pass_cost(engine) -> dict:
+    """What one more encoder pass costs, in tokens: encoder time (median of 5) for batches of 1 to 8 rows of 32 to
+    256 tokens, fitted as ``seconds = per_pass + per_token x rows x width`` (the engine's FORWARD_COST_TOKENS)."""
+    shapes = [(rows, width) for rows in (1, 2, 4, 8) for width in (32, 64, 128, 256)]
+    seconds = []
+    with torch.inference_mode():
+        for rows, width in shapes:
+            ids = torch.randint(1000, 2000, (rows, width))
+            turns, first = torch.zeros_like(ids), torch.zeros(rows, dtype=torch.long)
+            run = lambda: engine.model.turn_sums(ids, torch.ones_like(ids), turns, first, 1)  # noqa: E731
+            run()
+            seconds.append(statistics.median(timed(run) for _ in range(5)))
+    per_token, per_pass = (float(v) for v in np.polyfit([rows * width for rows, width in shapes], seconds, 1))
+    return {"per_pass_ms": round(per_pass * 1000, 2), "per_token_ms": round(per_token * 1000, 4),
+            "pass_cost_in_tokens": round(per_pass / per_token, 1)}
+
+
 def pipeline_baseline(transcripts: list[str], device: str) -> float:
     """Seconds for the Hugging Face text-classification pipeline over the base encoder (9-label head)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
@@ -155,6 +173,7 @@ def main() -> None:
                                             "whole_predict_s": round(default_seconds, 3),
                                             "tokenize_share": round(tokenize / default_seconds, 4)}
     results["long_transcript_ms"] = long_transcript_curve(classifier)
+    results["encoder_pass_cost"] = pass_cost(engine)
     peak = matmul_peak_gflops()
     mean_length = real_tokens / len(windows)
     flops = encoder_flops_per_token(engine.model.encoder.config, mean_length)

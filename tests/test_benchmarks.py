@@ -35,6 +35,7 @@ def test_speed_benchmark_compares_against_the_pipeline_baseline(tmp_path):
     assert set(results["int8"]["label_agreement_with_fp32"]) == {"moment", "sentiment"}
     assert 0 < results["time_split_default_budget"]["tokenize_share"] < 1
     assert len(results["long_transcript_ms"]) == 5 and max(map(int, results["long_transcript_ms"])) >= 4000
+    assert results["encoder_pass_cost"]["per_token_ms"] > 0
 
 
 def test_serving_benchmark_measures_batched_and_concurrent_callers(tmp_path):
