@@ -43,6 +43,10 @@ class MomentClassifier:
         ``"int8"`` for dynamic int8 linear layers on CPU, ``None`` for full precision.
     threads:
         Torch CPU threads; default: the cores this process may use.
+    backend:
+        ``"torch"`` (default) or ``"onnx"``: the encoder run by ONNX Runtime on the CPU (exported from this model
+        at the first load and cached; needs ``motclassify[onnx]``). Same labels; faster on small batches
+        (``benchmarks/RESULTS.md``).
     priors:
         Label priors of your data, e.g. ``{"sentiment": {"magical": 0.05, "average": 0.8, "miserable": 0.15}}``.
         Scores are re-weighted from the training priors to these (Bayes' rule); missing labels keep theirs.
@@ -57,8 +61,9 @@ class MomentClassifier:
     def __init__(self, model_path: str | os.PathLike | None = None, *, device: str = "auto",
                  batch_tokens: int = DEFAULT_BATCH_TOKENS, quantize: str | None = None, threads: int | None = None,
                  priors: Mapping[str, Mapping[str, float]] | None = None,
-                 encoder_path: str | os.PathLike | None = None, chunk_size: int = 256):
+                 encoder_path: str | os.PathLike | None = None, chunk_size: int = 256, backend: str = "torch"):
         self.device = device
+        self.backend = backend
         self.batch_tokens = batch_tokens
         self.quantize = quantize
         self.threads = threads
@@ -73,7 +78,7 @@ class MomentClassifier:
         self.config: ModelConfig = model.config
         self.tokenizer_path = tokenizer_path
         self.engine = Engine(model, tokenizer_path, device=self.device, batch_tokens=self.batch_tokens,
-                             quantize=self.quantize, threads=self.threads)
+                             quantize=self.quantize, threads=self.threads, backend=self.backend)
         self._prior_weights = {head: self._prior_ratio(head) for head in ("moment", "sentiment")}
         if not self.config.trained:
             message = (f"the model at {folder} is an UNTRAINED PLACEHOLDER: its predictions are "

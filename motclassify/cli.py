@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help=f"padded tokens per encoder batch (default {DEFAULT_BATCH_TOKENS})")
         group.add_argument("--quantize", choices=["int8"], help="int8 dynamic quantization (CPU only)")
         group.add_argument("--threads", type=int, help="torch CPU threads (default: available cores)")
+        group.add_argument("--backend", default="torch", choices=["torch", "onnx"],
+                           help="encoder runtime: torch (default) or onnx (ONNX Runtime on the CPU, exported once and "
+                                "cached; needs motclassify[onnx])")
 
     score = command("score", "Score every transcript of an export (JSONL, CSV or Parquet).")
     score.add_argument("input", help="input file: .jsonl, .csv or .parquet")
@@ -142,7 +145,8 @@ def _classifier(args: argparse.Namespace):
     from .classifier import MomentClassifier
 
     return MomentClassifier.load(args.model, device=args.device, batch_tokens=args.batch_tokens,
-                                 quantize=args.quantize, threads=args.threads, encoder_path=args.encoder_path)
+                                 quantize=args.quantize, threads=args.threads, encoder_path=args.encoder_path,
+                                 backend=args.backend)
 
 
 def run_score(args: argparse.Namespace) -> int:
@@ -174,6 +178,8 @@ def run_score_on_ray(args: argparse.Namespace, layout) -> int:
 
     if args.resume:
         raise InputError("--resume works with the local engine; the ray engine writes a new output folder")
+    if args.backend != "torch":
+        raise InputError("--backend onnx works with the local engine; Ray workers run the torch backend")
     summary = score_path(args.input, args.output, model=args.model, input_format=args.input_format,
                          output_format=args.output_format, layout=layout, errors_path=args.errors,
                          ray_address=args.ray_address, batch_tokens=args.batch_tokens, quantize=args.quantize,

@@ -137,10 +137,11 @@ class Windower:
 
 class Engine:
     """Runs a :class:`MomentModel` over windows: length-sorted batches under a padded-token budget,
-    dynamic padding, inference mode, autocast on CUDA, optional int8 on CPU."""
+    dynamic padding, inference mode, autocast on CUDA, optional int8 or ONNX Runtime on CPU."""
 
     def __init__(self, model: MomentModel, tokenizer_path: str | os.PathLike, device: str = "auto",
-                 batch_tokens: int = DEFAULT_BATCH_TOKENS, quantize: str | None = None, threads: int | None = None):
+                 batch_tokens: int = DEFAULT_BATCH_TOKENS, quantize: str | None = None, threads: int | None = None,
+                 backend: str = "torch"):
         self.device = resolve_device(device)
         if batch_tokens < model.config.max_length:
             raise MotclassifyError(f"batch_tokens ({batch_tokens}) must be at least max_length ({model.config.max_length})")
@@ -156,6 +157,16 @@ class Engine:
                 warnings.simplefilter("ignore")
                 model.encoder = torch.ao.quantization.quantize_dynamic(model.encoder, {torch.nn.Linear}, dtype=torch.qint8)
         self.quantize = quantize
+        if backend not in ("torch", "onnx"):
+            raise MotclassifyError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        if backend == "onnx":
+            if self.device.type != "cpu" or quantize:
+                raise MotclassifyError("backend='onnx' runs the full-precision encoder on the CPU: use device='cpu' and "
+                                       "no quantize (on CUDA the torch backend uses fp16/bf16 autocast)")
+            from .onnxrt import OnnxEncoder
+
+            model.encoder = OnnxEncoder(model.encoder, threads or default_threads())
+        self.backend = backend
         self.model = model.to(self.device).eval()
         self.dtype = autocast_dtype(self.device)
         self.windower = Windower(load_tokenizer(Path(tokenizer_path)), model.config.max_length,
