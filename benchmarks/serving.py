@@ -1,6 +1,7 @@
 """A web service under load: many threads each calling ``predict_one`` at once (CPU figures).
 
     python benchmarks/serving.py                                      # -> benchmarks/results/serving.json
+    python benchmarks/serving.py --backend onnx --output benchmarks/results/serving_onnx.json   # ONNX Runtime
     python benchmarks/serving.py --requests 48 --output /tmp/serving_smoke.json        # a smoke run
 
 Requests are short conversations (1 to 4 turns) from the speed benchmark's seeded workload. Measured in one run:
@@ -65,16 +66,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model folder (default: the shipped model)")
     parser.add_argument("--requests", type=int, default=800)
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnx"], help="the encoder's runtime")
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "serving.json"))
     args = parser.parse_args()
 
     from motclassify import BatchingPredictor, MomentClassifier, Transcript
 
     requests = [Transcript.parse(t) for t in workload(args.requests * 4, seed=1) if len(t) <= 4][:args.requests]
-    classifier = MomentClassifier.load(args.model, device="cpu")
+    classifier = MomentClassifier.load(args.model, device="cpu", backend=args.backend)
     classifier.predict(requests[:32])  # warm-up
     rate = lambda seconds: round(len(requests) / seconds, 1)  # noqa: E731
-    results: dict = {"date": date.today().isoformat(), "requests": len(requests), "runs": {}}
+    results: dict = {"date": date.today().isoformat(), "requests": len(requests), "backend": args.backend, "runs": {}}
 
     batched = timed(lambda: classifier.predict(requests))
     results["runs"]["batched engine, predict(all requests)"] = {"requests_per_second": rate(batched)}

@@ -8,13 +8,14 @@ this script from the turns of the authored test split. On it, in one run:
 1. the baseline a user would write: Hugging Face ``pipeline("text-classification")`` over the same base encoder
    with a 9-label head, batch size 16, truncation at 512 tokens; it gives one head, motclassify gives both heads,
    segments and the trajectory;
-2. motclassify fp32 (``predict``) at the default token budget and at 2,048 / 4,096 padded tokens a batch;
+2. motclassify fp32 (``predict``) at the default token budget and at 2,048 / 4,096 padded tokens a batch, with
+   the torch backend and, when onnxruntime is installed, the ONNX Runtime backend (with its label agreement);
 3. motclassify int8 (dynamic, CPU), with its label agreement with fp32 on the workload and macro-F1 on the
    authored test split;
 4. on CUDA, fp16/bf16 autocast at the default budget and at 65,536 (a line says it is skipped without a GPU).
 Each as transcripts/s, real (non-pad) tokens/s and the ratio to the baseline; the fraction of this machine's
-measured fp32 matmul peak that fp32 reaches; `predict_one` latency p50 / p99 on a short transcript; and what one
-more encoder pass costs in tokens (the engine's batching weighs passes against padding with it).
+measured fp32 matmul peak that fp32 reaches; `predict_one` latency p50 / p99 on a short transcript (each backend);
+and what one more encoder pass costs in tokens (the engine's batching weighs passes against padding with it).
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def main() -> None:
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "speed.json"))
     args = parser.parse_args()
 
-    from motclassify import MomentClassifier, Transcript
+    from motclassify import MomentClassifier, MotclassifyError, Transcript
     from motclassify.evaluation import evaluate
 
     cuda = torch.cuda.is_available()
@@ -168,12 +169,26 @@ def main() -> None:
         if budget == default_budget:
             default_seconds = seconds
     engine.batch_tokens = default_budget
+    backends = {"torch": classifier}
+    try:
+        backends["onnx"] = MomentClassifier.load(args.model, device="cpu", backend="onnx")
+    except MotclassifyError as error:  # onnxruntime not installed
+        results["onnx"] = f"skipped: {error}"
+    if "onnx" in backends:
+        backends["onnx"].predict(transcripts[:32])
+        seconds = timed(lambda: backends["onnx"].predict(transcripts))
+        record(f"motclassify fp32, ONNX Runtime, budget {default_budget}", seconds,
+               ratio_to_baseline=round(baseline / seconds, 2))
+        onnx_p, torch_p = backends["onnx"].predict_proba(transcripts), classifier.predict_proba(transcripts)
+        results["onnx"] = {"label_agreement_with_torch": {
+            head: round(float((getattr(onnx_p, head).argmax(1) == getattr(torch_p, head).argmax(1)).mean()), 4)
+            for head in ("moment", "sentiment")}}
     tokenize = timed(lambda: engine.windower.windows(transcripts))
     results["time_split_default_budget"] = {"tokenize_and_cut_windows_s": round(tokenize, 3),
                                             "whole_predict_s": round(default_seconds, 3),
                                             "tokenize_share": round(tokenize / default_seconds, 4)}
     results["long_transcript_ms"] = long_transcript_curve(classifier)
-    results["encoder_pass_cost"] = pass_cost(engine)
+    results["encoder_pass_cost"] = {name: pass_cost(backend.engine) for name, backend in backends.items()}
     peak = matmul_peak_gflops()
     mean_length = real_tokens / len(windows)
     flops = encoder_flops_per_token(engine.model.encoder.config, mean_length)
@@ -202,11 +217,11 @@ def main() -> None:
     else:
         results["cuda"] = "skipped: no CUDA GPU on this machine"
 
-    latencies = []
-    for _ in range(200):
-        latencies.append(timed(lambda: classifier.predict_one(SHORT)) * 1000)
-    results["predict_one_short_ms"] = {"p50": round(statistics.median(latencies), 1),
-                                       "p99": round(float(np.percentile(latencies, 99)), 1)}
+    results["predict_one_short_ms"] = {}
+    for name, backend in backends.items():
+        latencies = [timed(lambda: backend.predict_one(SHORT)) * 1000 for _ in range(200)]
+        results["predict_one_short_ms"][name] = {"p50": round(statistics.median(latencies), 1),
+                                                 "p99": round(float(np.percentile(latencies, 99)), 1)}
     results.update({
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
                     "torch_threads": torch.get_num_threads(), "device": "cuda" if cuda else "cpu (no GPU on this machine)"},
