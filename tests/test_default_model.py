@@ -45,8 +45,6 @@ def test_a_friendly_start_that_ends_in_anger_is_miserable(default_model):
     assert prediction.moment == "billing"
 
 
-@pytest.mark.xfail(strict=True, reason="known gap of the shipped model: it reads 'really disappointed' plus a routine "
-                   "reply as miserable (0.77); the real-thread labels say average")
 def test_disappointment_met_with_a_routine_next_step_is_average(default_model):
     prediction = default_model.predict_one(DISAPPOINTED_THEN_ROUTINE)
     assert prediction.sentiment == "average", prediction.sentiment_scores
