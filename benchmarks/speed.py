@@ -10,8 +10,8 @@ this script from the turns of the authored test split. On it, in one run:
    segments and the trajectory;
 2. motclassify fp32 (``predict``) at the default token budget and at 2,048 / 4,096 padded tokens a batch, with
    the torch backend and, when onnxruntime is installed, the ONNX Runtime backend (with its label agreement);
-3. motclassify int8 (dynamic, CPU), with its label agreement with fp32 on the workload and macro-F1 on the
-   authored test split;
+3. motclassify int8 (dynamic, CPU) on each backend (torch: one scale a tensor; ONNX Runtime: one scale an output
+   channel), with its label agreement with fp32 on the workload and macro-F1 on the authored test split;
 4. on CUDA, fp16/bf16 autocast at the default budget and at 65,536 (a line says it is skipped without a GPU).
 Each as transcripts/s, real (non-pad) tokens/s and the ratio to the baseline; the fraction of this machine's
 measured fp32 matmul peak that fp32 reaches; `predict_one` latency p50 / p99 on a short transcript (each backend);
@@ -100,9 +100,15 @@ def timed(function) -> float:
     return time.perf_counter() - started
 
 
+def agreement(reference, other) -> dict[str, float]:
+    """Share of transcripts whose top label is the same in two ``Probabilities``, per head."""
+    return {head: round(float((getattr(reference, head).argmax(1) == getattr(other, head).argmax(1)).mean()), 4)
+            for head in ("moment", "sentiment")}
+
+
 def pass_cost(engine) -> dict:
     """What one more encoder pass costs, in tokens: encoder time (median of 5) for batches of 1 to 8 rows of 32 to
-    256 tokens, fitted as ``seconds = per_pass + per_token x rows x width`` (the engine's FORWARD_COST_TOKENS)."""
+    256 tokens, fitted as ``seconds = per_pass + per_token x rows x width`` (the engine's PASS_COST_TOKENS)."""
     shapes = [(rows, width) for rows in (1, 2, 4, 8) for width in (32, 64, 128, 256)]
     seconds = []
     with torch.inference_mode():
@@ -179,10 +185,8 @@ def main() -> None:
         seconds = timed(lambda: backends["onnx"].predict(transcripts))
         record(f"motclassify fp32, ONNX Runtime, budget {default_budget}", seconds,
                ratio_to_baseline=round(baseline / seconds, 2))
-        onnx_p, torch_p = backends["onnx"].predict_proba(transcripts), classifier.predict_proba(transcripts)
-        results["onnx"] = {"label_agreement_with_torch": {
-            head: round(float((getattr(onnx_p, head).argmax(1) == getattr(torch_p, head).argmax(1)).mean()), 4)
-            for head in ("moment", "sentiment")}}
+        results["onnx"] = {"label_agreement_with_torch": agreement(classifier.predict_proba(transcripts),
+                                                                   backends["onnx"].predict_proba(transcripts))}
     tokenize = timed(lambda: engine.windower.windows(transcripts))
     results["time_split_default_budget"] = {"tokenize_and_cut_windows_s": round(tokenize, 3),
                                             "whole_predict_s": round(default_seconds, 3),
@@ -196,18 +200,19 @@ def main() -> None:
     results["fp32_matmul_peak_gflops"] = round(peak, 1)
     results["fp32_fraction_of_matmul_peak"] = round(flops * fastest / 1e9 / peak, 3)
 
-    quantized = MomentClassifier.load(args.model, device="cpu", quantize="int8")
-    quantized.predict(transcripts[:32])
-    seconds = timed(lambda: quantized.predict(transcripts))
-    record("motclassify int8 (CPU)", seconds, ratio_to_baseline=round(baseline / seconds, 2))
-    fp32_p, int8_p = classifier.predict_proba(transcripts), quantized.predict_proba(transcripts)
     test = [json.loads(line) for line in TEST.read_text(encoding="utf-8").splitlines() if line.strip()][:args.test_records]
-    fp32_test, int8_test = evaluate(classifier, test), evaluate(quantized, test)
-    results["int8"] = {
-        "label_agreement_with_fp32": {head: round(float((getattr(fp32_p, head).argmax(1) == getattr(int8_p, head).argmax(1)).mean()), 4)
-                                      for head in ("moment", "sentiment")},
-        "authored_test_macro_f1": {head: {"fp32": round(fp32_test[head]["macro_f1"], 4), "int8": round(int8_test[head]["macro_f1"], 4)}
-                                   for head in ("moment", "sentiment")}}
+    fp32_p, fp32_test = classifier.predict_proba(transcripts), evaluate(classifier, test)
+    results["int8"] = {}
+    for name in backends:
+        quantized = MomentClassifier.load(args.model, device="cpu", quantize="int8", backend=name)
+        quantized.predict(transcripts[:32])
+        seconds = timed(lambda: quantized.predict(transcripts))
+        record(f"motclassify int8 ({name} backend, CPU)", seconds, ratio_to_baseline=round(baseline / seconds, 2))
+        int8_test = evaluate(quantized, test)
+        results["int8"][name] = {
+            "label_agreement_with_fp32": agreement(fp32_p, quantized.predict_proba(transcripts)),
+            "authored_test_macro_f1": {head: {"fp32": round(fp32_test[head]["macro_f1"], 4),
+                                              "int8": round(int8_test[head]["macro_f1"], 4)} for head in ("moment", "sentiment")}}
     if cuda:
         gpu = MomentClassifier.load(args.model, device="cuda")
         gpu.predict(transcripts[:32])

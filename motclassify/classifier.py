@@ -40,13 +40,13 @@ class MomentClassifier:
     batch_tokens:
         Padded-token budget of one encoder batch (batch size x longest window).
     quantize:
-        ``"int8"`` for dynamic int8 linear layers on CPU, ``None`` for full precision.
+        ``"int8"`` for dynamic int8 linear layers on CPU (with ``backend="onnx"``: one scale per output channel,
+        closer to full precision), ``None`` for full precision.
     threads:
         Torch CPU threads; default: the cores this process may use.
     backend:
         ``"torch"`` (default) or ``"onnx"``: the encoder run by ONNX Runtime on the CPU (exported from this model
-        at the first load and cached; needs ``motclassify[onnx]``). Same labels; faster on small batches
-        (``benchmarks/RESULTS.md``).
+        at the first load and cached; needs ``motclassify[onnx]``). Same labels (``benchmarks/RESULTS.md``).
     priors:
         Label priors of your data, e.g. ``{"sentiment": {"magical": 0.05, "average": 0.8, "miserable": 0.15}}``.
         Scores are re-weighted from the training priors to these (Bayes' rule); missing labels keep theirs.

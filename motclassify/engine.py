@@ -66,7 +66,9 @@ def autocast_dtype(device: torch.device, bf16_supported: bool | None = None) -> 
 
 
 PAD_MULTIPLE = 32  # batch widths are multiples of this: few distinct shapes, few cached kernel plans
-FORWARD_COST_TOKENS = 64  # one more encoder pass costs about as much as this many more tokens in a pass (CPU)
+# What one more encoder pass costs, in tokens of a pass, on each backend (CPU; benchmarks/results/speed.json:
+# encoder_pass_cost): torch's per-pass overhead is about 10 ms, ONNX Runtime's next to none.
+PASS_COST_TOKENS = {"torch": 52, "onnx": 0}
 
 
 class Windower:
@@ -150,22 +152,20 @@ class Engine:
             torch.set_num_threads(threads or default_threads())
         if quantize not in (None, "int8"):
             raise MotclassifyError(f"quantize must be None or 'int8', got {quantize!r}")
-        if quantize == "int8":
-            if self.device.type != "cpu":
-                raise MotclassifyError("quantize='int8' runs on the CPU only; on CUDA the engine uses fp16/bf16 autocast")
+        if backend not in ("torch", "onnx"):
+            raise MotclassifyError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        if self.device.type != "cpu" and (quantize or backend == "onnx"):
+            raise MotclassifyError(f"{'quantize=' + repr(quantize) if quantize else 'backend=onnx'} runs on the CPU only; "
+                                   "on CUDA the torch backend uses fp16/bf16 autocast")
+        if backend == "onnx":
+            from .onnxrt import OnnxEncoder
+
+            model.encoder = OnnxEncoder(model.encoder, threads or default_threads(), quantize)
+        elif quantize == "int8":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model.encoder = torch.ao.quantization.quantize_dynamic(model.encoder, {torch.nn.Linear}, dtype=torch.qint8)
         self.quantize = quantize
-        if backend not in ("torch", "onnx"):
-            raise MotclassifyError(f"backend must be 'torch' or 'onnx', got {backend!r}")
-        if backend == "onnx":
-            if self.device.type != "cpu" or quantize:
-                raise MotclassifyError("backend='onnx' runs the full-precision encoder on the CPU: use device='cpu' and "
-                                       "no quantize (on CUDA the torch backend uses fp16/bf16 autocast)")
-            from .onnxrt import OnnxEncoder
-
-            model.encoder = OnnxEncoder(model.encoder, threads or default_threads())
         self.backend = backend
         self.model = model.to(self.device).eval()
         self.dtype = autocast_dtype(self.device)
@@ -175,7 +175,7 @@ class Engine:
     def batches(self, windows: list[Window]) -> list[list[int]]:
         """Indices of windows, sorted by length, cut into runs of neighbours that keep ``batch size x padded
         width`` within the budget and, among such cuts, compute the fewest tokens: padded tokens plus
-        ``FORWARD_COST_TOKENS`` a forward pass (a shortest path over the cut points). Filling each batch up to the
+        ``PASS_COST_TOKENS`` a pass on this backend (a shortest path over the cut points). Filling each batch up to the
         budget instead pads a few short windows to the width of long ones, which costs most on small inputs
         (a service's micro-batches) where neighbours differ most in length."""
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
@@ -183,7 +183,7 @@ class Engine:
         for end in range(1, len(order) + 1):
             width = self.windower.width(len(windows[order[end - 1]].input_ids))
             starts = np.arange(end - max(1, min(end, self.batch_tokens // width)), end)
-            totals = cost[starts] + (end - starts) * width + FORWARD_COST_TOKENS
+            totals = cost[starts] + (end - starts) * width + PASS_COST_TOKENS[self.backend]
             best = int(totals.argmin())  # the first minimum: the largest batch among equal costs
             cost[end], cut[end] = totals[best], starts[best]
         batches, end = [], len(order)

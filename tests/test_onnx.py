@@ -37,8 +37,16 @@ def test_the_export_is_cached_by_weights(small_model_dir, tiny_trained_dir, cach
     assert len(list(cache.iterdir())) == 2
 
 
-@pytest.mark.parametrize("kwargs,message", [({"backend": "onnx", "quantize": "int8"}, "no quantize"),
-                                            ({"backend": "tensorrt"}, "'torch' or 'onnx'")])
+def test_int8_on_onnx_runtime_is_made_beside_the_export_and_stays_close(small_model_dir, small_classifier, cache):
+    int8 = MomentClassifier.load(small_model_dir, device="cpu", backend="onnx", quantize="int8")
+    assert sorted(path.name.endswith("-int8.onnx") for path in cache.iterdir()) == [False, True]
+    fp32_p, int8_p = small_classifier.predict_proba(TRANSCRIPTS), int8.predict_proba(TRANSCRIPTS)
+    np.testing.assert_allclose(int8_p.moment.sum(axis=1), 1, atol=1e-5)
+    assert 0 < np.abs(int8_p.moment - fp32_p.moment).max() < 0.05
+
+
+@pytest.mark.parametrize("kwargs,message", [({"backend": "tensorrt"}, "'torch' or 'onnx'"),
+                                            ({"backend": "onnx", "quantize": "int4"}, "None or 'int8'")])
 def test_unsupported_backends_are_clear_errors(small_model_dir, kwargs, message):
     with pytest.raises(MotclassifyError, match=message):
         MomentClassifier.load(small_model_dir, device="cpu", **kwargs)
