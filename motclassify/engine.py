@@ -66,9 +66,9 @@ def autocast_dtype(device: torch.device, bf16_supported: bool | None = None) -> 
 
 
 PAD_MULTIPLE = 32  # batch widths are multiples of this: few distinct shapes, few cached kernel plans
-# What one more encoder pass costs, in tokens of a pass, on each backend (CPU; benchmarks/results/speed.json:
-# encoder_pass_cost): torch's per-pass overhead is about 10 ms, ONNX Runtime's next to none.
-PASS_COST_TOKENS = {"torch": 52, "onnx": 0}
+# What one more encoder pass costs, in tokens of a pass (CPU; benchmarks/results/speed.json: encoder_pass_cost, about
+# 10 ms a pass, 52 to 67 tokens in two runs, on either backend).
+PASS_COST_TOKENS = 64
 
 
 class Windower:
@@ -175,7 +175,7 @@ class Engine:
     def batches(self, windows: list[Window]) -> list[list[int]]:
         """Indices of windows, sorted by length, cut into runs of neighbours that keep ``batch size x padded
         width`` within the budget and, among such cuts, compute the fewest tokens: padded tokens plus
-        ``PASS_COST_TOKENS`` a pass on this backend (a shortest path over the cut points). Filling each batch up to the
+        ``PASS_COST_TOKENS`` a pass (a shortest path over the cut points). Filling each batch up to the
         budget instead pads a few short windows to the width of long ones, which costs most on small inputs
         (a service's micro-batches) where neighbours differ most in length."""
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
@@ -183,7 +183,7 @@ class Engine:
         for end in range(1, len(order) + 1):
             width = self.windower.width(len(windows[order[end - 1]].input_ids))
             starts = np.arange(end - max(1, min(end, self.batch_tokens // width)), end)
-            totals = cost[starts] + (end - starts) * width + PASS_COST_TOKENS[self.backend]
+            totals = cost[starts] + (end - starts) * width + PASS_COST_TOKENS
             best = int(totals.argmin())  # the first minimum: the largest batch among equal costs
             cost[end], cut[end] = totals[best], starts[best]
         batches, end = [], len(order)

@@ -5,6 +5,7 @@ Pooling and heads stay in torch. Needs ``pip install "motclassify[onnx]"``."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 import warnings
@@ -74,12 +75,15 @@ def quantized(path: Path) -> Path:
                                if node.op_type == "MatMul" and not weights.intersection(node.input)]
         handle, partial = tempfile.mkstemp(dir=path.parent, suffix=".onnx.partial")
         os.close(handle)
+        root, level = logging.getLogger(), logging.getLogger().level
+        root.setLevel(logging.ERROR)  # onnxruntime's quantizer logs a pre-processing tip through the root logger
         try:
             quantize_dynamic(str(path), partial, weight_type=QuantType.QInt8, per_channel=True,
                              nodes_to_exclude=activation_products)
             os.chmod(partial, 0o644)
             os.replace(partial, target)
         finally:
+            root.setLevel(level)
             Path(partial).unlink(missing_ok=True)
     return target
 

@@ -18,7 +18,7 @@ def test_batches_are_length_sorted_and_within_the_token_budget(small_classifier)
     transcripts = [Transcript.parse("Customer: " + "hello " * n) for n in (50, 1, 30, 5, 60, 2, 45, 12)]
     windows = [w for ws in engine.windower.windows(transcripts) for w in ws]
     budget_engine = Engine.__new__(Engine)
-    budget_engine.batch_tokens, budget_engine.windower, budget_engine.backend = 128, engine.windower, "torch"
+    budget_engine.batch_tokens, budget_engine.windower = 128, engine.windower
     batches = budget_engine.batches(windows)
     assert sorted(i for b in batches for i in b) == list(range(len(windows)))
     lengths = [len(windows[i].input_ids) for b in batches for i in b]

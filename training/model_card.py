@@ -160,8 +160,9 @@ def main() -> None:
                   f"On {machine['cpu']} ({machine['cores']} cores, torch {machine['torch']}, {machine['device']}), "
                   f"{speed['transcripts']} mixed-length transcripts: "
                   + ", ".join(f"{name} {run['transcripts_per_second']}/s" for name, run in speed["runs"].items())
-                  + f"; one short transcript p50 {speed['predict_one_short_ms']['p50']} ms, "
-                  f"p99 {speed['predict_one_short_ms']['p99']} ms.", ""]
+                  + "; one short transcript " + ", ".join(
+                      f"{backend} p50 {latency['p50']} ms / p99 {latency['p99']} ms"
+                      for backend, latency in speed["predict_one_short_ms"].items()) + ".", ""]
     lines += [
         "## Limitations", "",
         "- English only. The real labelled data are public Twitter threads of 16 companies from 2020, mostly one "
