@@ -52,8 +52,9 @@ def main() -> None:
         "of truth (9 touchpoint types, each with its journey stage) and how it turned out for the customer "
         "(magical, average, miserable), with calibrated probabilities, segments and a sentiment trajectory.", "",
         "## Results on real conversations (read these first)", "",
-        "Real public Twitter customer-care threads (2020), labelled for this project, split **by company**: the dev "
-        "and test companies never appear in training, as with a new user of the library. Dev was used to choose the "
+        "Real public Twitter customer-care threads (2020), labelled for this project, split **by company**: the test "
+        "companies never appear in training, as with a new user of the library, and the dev companies only in the "
+        "final refit. Dev was used to choose the "
         "recipe (which stage-2 runs to average) and fit the temperatures; the chosen runs were then retrained with the "
         "dev threads added (like scikit-learn's refit), so the real-dev figures are those of the soup that chose the "
         "recipe, trained without them (`training/selection_model/`). Test was used for nothing but these figures. "
