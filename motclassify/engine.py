@@ -69,6 +69,8 @@ PAD_MULTIPLE = 32  # batch widths are multiples of this: few distinct shapes, fe
 # What one more encoder pass costs, in tokens of a pass (CPU; benchmarks/results/speed.json: encoder_pass_cost, about
 # 10 ms a pass, 52 to 67 tokens in two runs, on either backend).
 PASS_COST_TOKENS = 64
+# Row counts a batch may have (besides a full one): few distinct batch shapes, so memory stays flat (as PAD_MULTIPLE).
+BATCH_ROWS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
 class Windower:
@@ -173,16 +175,17 @@ class Engine:
                                  model.config.window_overlap_tokens)
 
     def batches(self, windows: list[Window]) -> list[list[int]]:
-        """Indices of windows, sorted by length, cut into runs of neighbours that keep ``batch size x padded
-        width`` within the budget and, among such cuts, compute the fewest tokens: padded tokens plus
-        ``PASS_COST_TOKENS`` a pass (a shortest path over the cut points). Filling each batch up to the
-        budget instead pads a few short windows to the width of long ones, which costs most on small inputs
+        """Indices of windows, sorted by length, cut into runs of neighbours (of ``BATCH_ROWS`` or a full budget's
+        rows) that keep ``batch size x padded width`` within the budget and, among such cuts, compute the fewest
+        tokens: padded tokens plus ``PASS_COST_TOKENS`` a pass (a shortest path over the cut points). Filling each
+        batch up to the budget instead pads a few short windows to the width of long ones, which costs most on small inputs
         (a service's micro-batches) where neighbours differ most in length."""
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
         cost, cut = np.zeros(len(order) + 1, np.int64), np.zeros(len(order) + 1, np.int64)
         for end in range(1, len(order) + 1):
             width = self.windower.width(len(windows[order[end - 1]].input_ids))
-            starts = np.arange(end - max(1, min(end, self.batch_tokens // width)), end)
+            full = max(1, self.batch_tokens // width)
+            starts = end - np.array(sorted((rows for rows in {*BATCH_ROWS, full} if rows <= min(end, full)), reverse=True))
             totals = cost[starts] + (end - starts) * width + PASS_COST_TOKENS
             best = int(totals.argmin())  # the first minimum: the largest batch among equal costs
             cost[end], cut[end] = totals[best], starts[best]
