@@ -53,6 +53,8 @@ def test_serving_benchmark_measures_batched_and_concurrent_callers(tmp_path):
     runs = json.loads(out.read_text())["runs"]
     half_load = [run for name, run in runs.items() if name.startswith("half load")]
     assert len(runs) == 5 and len(half_load) == 2 and all(run["latency_ms_p99"] > 0 for run in half_load)
+    (engine,) = [run["engine_calls"] for run in half_load if "engine_calls" in run]  # the batching run's engine calls
+    assert engine["batches"] >= 1 and 1 <= engine["batch_size_mean"] <= 32 and 0 < engine["engine_busy_share"] <= 1
 
 
 def test_startup_benchmark_times_each_command(tmp_path):
@@ -61,3 +63,17 @@ def test_startup_benchmark_times_each_command(tmp_path):
     runs = json.loads(out.read_text())["runs"]
     assert set(runs) == {"motclassify --help", "motclassify info"}
     assert all(run["best_s"] > 0 for run in runs.values())
+
+
+def test_fewshot_benchmark_compares_fine_tuning_with_both_linear_baselines(tmp_path):
+    out = tmp_path / "fewshot.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fewshot.py"), "--companies", "software",
+                             "--per-class", "4", "--seeds", "1", "--out", str(out)],
+                            check=True, capture_output=True, text=True, cwd=ROOT / "benchmarks")
+    results = json.loads(out.read_text())
+    (row,) = results["summary"]
+    assert (row["company"], row["per_class"], row["seeds"]) == ("software", 4, 1) and row["train_seconds_mean"] > 0
+    systems = ("motclassify", "tfidf + logistic regression", "frozen MiniLM + logistic regression")
+    assert all(0 <= row[system][head] <= 1 for system in systems for head in ("moment", "sentiment"))
+    assert results["points"][0]["train_records"] == 20  # 4 of each of the software company's 5 moments
+    assert "| software, 4 | 1 |" in result.stdout  # the learning-curve table, ready for the README
