@@ -6,12 +6,14 @@
 
 Requests are short conversations (1 to 4 turns) from the speed benchmark's seeded workload. Measured in one run:
 - the batched engine: ``predict`` over all requests at once (the ceiling);
+- one engine call on 1, 2, 4 and 8 requests, alone (what a micro-batch costs: p50 / p99 ms);
 - 8 concurrent callers of ``MomentClassifier.predict_one`` (each request scored alone);
 - 8 concurrent callers of ``BatchingPredictor.predict_one`` (requests gathered into shared batches);
 - half that load: requests arriving at random (Poisson) at half the rate the 8 callers of ``BatchingPredictor``
   reached, whatever the answers (an open loop, as a service's users send them), to ``BatchingPredictor`` and,
   apart, to plain ``predict_one``: per-request latency p50 / p99 from arrival to answer. (Closed-loop callers keep
   the engine always busy, so their latency is the queue's length over the rate, not the service's at half load.)
+  The batching run also records its engine calls: how many, their mean size, p50 / p99 ms and the engine's busy share.
 """
 
 from __future__ import annotations
@@ -100,6 +102,12 @@ def main() -> None:
     results: dict = {"date": date.today().isoformat(), "requests": len(requests), "backend": args.backend, "runs": {}}
 
     batched = timed(lambda: classifier.predict(requests))
+    results["engine_call_ms_by_batch_size"] = {}  # alone, no other load: what a micro-batch costs on this machine
+    for size in (1, 2, 4, 8):
+        milliseconds = [timed(lambda: classifier.predict(requests[i:i + size])) * 1000
+                        for i in range(0, min(len(requests), 200), size)]
+        results["engine_call_ms_by_batch_size"][size] = {"p50": round(float(np.percentile(milliseconds, 50)), 1),
+                                                         "p99": round(float(np.percentile(milliseconds, 99)), 1)}
     results["runs"]["batched engine, predict(all requests)"] = {"requests_per_second": rate(batched)}
     seconds, _ = run_callers(classifier.predict_one, requests, 8)
     results["runs"]["8 callers, MomentClassifier.predict_one"] = {"requests_per_second": rate(seconds),

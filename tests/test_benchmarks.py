@@ -50,7 +50,9 @@ def test_speed_benchmark_compares_against_the_pipeline_baseline(tmp_path):
 def test_serving_benchmark_measures_batched_and_concurrent_callers(tmp_path):
     out = tmp_path / "serving.json"
     run_benchmark("serving.py", "--requests", "32", "--output", str(out))
-    runs = json.loads(out.read_text())["runs"]
+    results = json.loads(out.read_text())
+    runs = results["runs"]
+    assert set(results["engine_call_ms_by_batch_size"]) == {"1", "2", "4", "8"}
     half_load = [run for name, run in runs.items() if name.startswith("half load")]
     assert len(runs) == 5 and len(half_load) == 2 and all(run["latency_ms_p99"] > 0 for run in half_load)
     (engine,) = [run["engine_calls"] for run in half_load if "engine_calls" in run]  # the batching run's engine calls
