@@ -15,7 +15,8 @@ this script from the turns of the authored test split. On it, in one run:
 4. on CUDA, fp16/bf16 autocast at the default budget and at 65,536 (a line says it is skipped without a GPU).
 Each as transcripts/s, real (non-pad) tokens/s and the ratio to the baseline; the fraction of this machine's
 measured fp32 matmul peak that fp32 reaches; `predict_one` latency p50 / p99 on a short transcript (each backend);
-and what one more encoder pass costs in tokens (the engine's batching weighs passes against padding with it).
+what one more encoder pass costs in tokens (the engine's batching weighs passes against padding with it); and the
+tokens each system encodes, so the transcripts/s ratio can be read per token of work.
 """
 
 from __future__ import annotations
@@ -123,6 +124,24 @@ def pass_cost(engine) -> dict:
             "pass_cost_in_tokens": round(per_pass / per_token, 1)}
 
 
+def encoded_tokens(engine, transcripts, texts: list[str]) -> dict[str, int]:
+    """Tokens each system feeds its encoder (padding aside): motclassify reads every token of a transcript in
+    overlapping windows, with speaker-role markers, plus each customer's opening on its own (the trajectory); the
+    pipeline reads the plain text up to 512 tokens."""
+    from transformers import AutoTokenizer
+
+    from motclassify.folder import packaged_base_path
+    from motclassify.spans import openings
+
+    cut = [start for start, whole in zip(openings(transcripts), transcripts) if len(start.turns) < len(whole.turns)]
+    tokenizer = AutoTokenizer.from_pretrained(str(packaged_base_path()))
+    lengths = [len(ids) for ids in tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
+    return {"motclassify_windows": sum(len(w.input_ids) for ws in engine.windower.windows(transcripts) for w in ws),
+            "motclassify_openings": sum(len(w.input_ids) for ws in engine.windower.windows(cut) for w in ws),
+            "pipeline_truncated_at_512": sum(min(512, n) for n in lengths),
+            "pipeline_transcripts_truncated": sum(n > 512 for n in lengths)}
+
+
 def pipeline_baseline(transcripts: list[str], device: str) -> float:
     """Seconds for the Hugging Face text-classification pipeline over the base encoder (9-label head)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
@@ -187,6 +206,11 @@ def main() -> None:
                ratio_to_baseline=round(baseline / seconds, 2))
         results["onnx"] = {"label_agreement_with_torch": agreement(classifier.predict_proba(transcripts),
                                                                    backends["onnx"].predict_proba(transcripts))}
+    work = encoded_tokens(engine, transcripts, [t.to_text() for t in transcripts])
+    ours = work["motclassify_windows"] + work["motclassify_openings"]
+    work["work_ratio"] = round(ours / work["pipeline_truncated_at_512"], 3)
+    work["fp32_ratio_per_encoded_token"] = round(baseline / default_seconds * work["work_ratio"], 2)
+    results["encoded_tokens"] = work
     tokenize = timed(lambda: engine.windower.windows(transcripts))
     results["time_split_default_budget"] = {"tokenize_and_cut_windows_s": round(tokenize, 3),
                                             "whole_predict_s": round(default_seconds, 3),
