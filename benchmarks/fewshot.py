@@ -8,7 +8,8 @@ Data (`benchmarks/fewshot_data/`, written for this benchmark, none of it from th
 - airline: SkyBridge Air, 6 moments of its own, NPS-style sentiment (promoter / passive / detractor);
 - bank: Northfield Bank, 6 moments, 5-level sentiment (very_negative ... very_positive);
 - software: Tallyworks SaaS, 5 moments, 2-level sentiment (satisfied / dissatisfied).
-Per company, 25 conversations per moment (the lowest hashes of their ids) are the test set; each point samples
+Per company, 25 conversations per moment (the lowest hashes of their ids) are the test set and the next 25 the dev
+set (``--split dev`` evaluates there, for choosing a recipe without looking at the test set); each point samples
 N training conversations per moment from the rest, once per seed, and every system gets the same N. The
 fine-tuned model is `motclassify.train(records)` with its defaults, as a user would call it (it holds its own
 validation records out of the N); its wall-clock training time is recorded. Macro-F1 is over the labels present
@@ -36,16 +37,20 @@ HEADS = ("moment", "sentiment")
 TEST_PER_CLASS = 25
 
 
-def load_company(name: str) -> tuple[list[dict], list[dict]]:
-    """The company's training pool and test set."""
+def load_company(name: str, split: str = "test") -> tuple[list[dict], list[dict]]:
+    """The company's training pool and evaluation set. Per moment, in the order of their ids' hashes, the first
+    ``TEST_PER_CLASS`` conversations are the test set and the next ``TEST_PER_CLASS`` the dev set; ``split="dev"``
+    evaluates on the dev set and samples training records from the rest (the test set stays unseen: recipe choices
+    are made there), ``split="test"`` evaluates on the test set and samples from everything after it."""
     records = [json.loads(line) for path in sorted(DATA.glob(f"{name}_[0-9].jsonl"))
                for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     by_moment: dict[str, list[dict]] = {}
     for record in sorted(records, key=lambda r: hashlib.sha256(r["id"].encode()).hexdigest()):
         by_moment.setdefault(record["moment"], []).append(record)
-    test = [r for group in by_moment.values() for r in group[:TEST_PER_CLASS]]
-    pool = [r for group in by_moment.values() for r in group[TEST_PER_CLASS:]]
-    return pool, test
+    first = TEST_PER_CLASS if split == "dev" else 0
+    evaluation = [r for group in by_moment.values() for r in group[first:first + TEST_PER_CLASS]]
+    pool = [r for group in by_moment.values() for r in group[first + TEST_PER_CLASS:]]
+    return pool, evaluation
 
 
 def sample(pool: list[dict], per_class: int, seed: int) -> list[dict]:
@@ -152,19 +157,22 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds per point (default 3)")
     parser.add_argument("--from-model", help="model folder to start from (default: the shipped default model)")
     parser.add_argument("--refit", action="store_true", help="train with refit=True (validate, then train on all N)")
+    parser.add_argument("--split", choices=["test", "dev"], default="test",
+                        help="evaluate on the test set (default) or on the dev set, for choosing a recipe")
     parser.add_argument("--out", default=str(HERE / "results" / "fewshot.json"))
     args = parser.parse_args()
     embed = FrozenEmbeddings()
     out = Path(args.out)
     points = []
-    companies = {company: load_company(company) for company in args.companies}
+    companies = {company: load_company(company, args.split) for company in args.companies}
     for seed in range(args.seeds):  # seed outermost: a stopped run still holds whole tables of its first seeds
         for per_class in args.per_class:
             for company, (pool, test) in companies.items():
                 points.append(point(company, per_class, seed, pool, test, embed, args.from_model, args.refit))
                 print(json.dumps(points[-1]), flush=True)
                 out.parent.mkdir(parents=True, exist_ok=True)  # written after every point
-                out.write_text(json.dumps({"command": "python " + " ".join(sys.argv), "device": "cpu",
+                out.write_text(json.dumps({"command": "python " + " ".join(sys.argv), "split": args.split,
+                                           "device": "cpu",
                                            "machine": {"cpu": platform.processor() or platform.machine(),
                                                        "python": platform.python_version()},
                                            "summary": summary(points), "points": points}, indent=2) + "\n")

@@ -72,9 +72,10 @@ def test_startup_benchmark_times_each_command(tmp_path):
 def test_fewshot_benchmark_compares_fine_tuning_with_both_linear_baselines(tmp_path):
     out = tmp_path / "fewshot.json"
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fewshot.py"), "--companies", "software",
-                             "--per-class", "4", "--seeds", "1", "--out", str(out)],
+                             "--per-class", "4", "--seeds", "1", "--split", "dev", "--out", str(out)],
                             check=True, capture_output=True, text=True, cwd=ROOT / "benchmarks")
     results = json.loads(out.read_text())
+    assert results["split"] == "dev"  # evaluated on the dev conversations; the test set stays unseen
     (row,) = results["summary"]
     assert (row["company"], row["per_class"], row["seeds"]) == ("software", 4, 1) and row["train_seconds_mean"] > 0
     systems = ("motclassify", "tfidf + logistic regression", "frozen MiniLM + logistic regression")
