@@ -136,21 +136,18 @@ def main() -> None:
         "Sentiments: " + ", ".join(config["sentiments"]) + ".",
         "Definitions and tie-breakers: [`docs/taxonomy.md`](docs/taxonomy.md) (reproduced below).", "",
     ]
-    for path in sorted(BENCH.glob("fewshot*.json")):
-        run = load(path)
-        lines += [f"## Fine-tuning on your own labels: few-shot points (`{run['command']}`)", "",
+    fewshot = load(BENCH / "fewshot.json")
+    if fewshot:
+        lines += [f"## Fine-tuning on your own labels: learning curve (`{fewshot['command']}`)", "",
                   "Mean macro-F1 over seeds on each company's test set (moment / sentiment); every system sees the same "
-                  "N conversations per moment; training time of `motclassify train` on this 2-core CPU.", "",
+                  "N conversations per moment; mean training time of `motclassify train` on this 2-core CPU.", "",
                   "| company | per class | seeds | motclassify | TF-IDF + LR | frozen MiniLM + LR | train time (s) |",
                   "|---|---|---|---|---|---|---|"]
-        for row in run["summary"]:
+        for row in fewshot["summary"]:
             cells = [f"{row[s]['moment']:.3f} / {row[s]['sentiment']:.3f}" for s in
                      ("motclassify", "tfidf + logistic regression", "frozen MiniLM + logistic regression")]
             lines.append(f"| {row['company']} | {row['per_class']} | {row['seeds']} | " + " | ".join(cells)
                          + f" | {row['train_seconds_mean']:.0f} |")
-        if "--from-model" in run["command"]:
-            lines += ["", "(Started from a copy of the shipped model's weights saved in the older folder format: the "
-                      "same start as the default. Its training times were taken with two other jobs sharing the 2 cores.)"]
         lines.append("")
     if continued:
         lines += ["## Continuing from the default model on a company's own data (`benchmarks/continued.py`)", ""]
