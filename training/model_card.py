@@ -140,7 +140,8 @@ def main() -> None:
     if fewshot:
         lines += [f"## Fine-tuning on your own labels: learning curve (`{fewshot['command']}`)", "",
                   "Mean macro-F1 over seeds on each company's test set (moment / sentiment); every system sees the same "
-                  "N conversations per moment; mean training time of `motclassify train` on this 2-core CPU.", "",
+                  "N conversations per moment; mean training time of `motclassify train` on this 2-core CPU."
+                  + (f" The run was {fewshot['stopped']}." if "stopped" in fewshot else ""), "",
                   "| company | per class | seeds | motclassify | TF-IDF + LR | frozen MiniLM + LR | train time (s) |",
                   "|---|---|---|---|---|---|---|"]
         for row in fewshot["summary"]:
