@@ -175,7 +175,8 @@ def main() -> None:
                                            "device": "cpu",
                                            "machine": {"cpu": platform.processor() or platform.machine(),
                                                        "python": platform.python_version()},
-                                           "summary": summary(points), "points": points}, indent=2) + "\n")
+                                           "summary": summary(points), "table": markdown(summary(points)),
+                                           "points": points}, indent=2) + "\n")
     print(markdown(summary(points)))
 
 

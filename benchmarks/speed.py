@@ -125,19 +125,17 @@ def pass_cost(engine) -> dict:
 
 
 def encoded_tokens(engine, transcripts, texts: list[str]) -> dict[str, int]:
-    """Tokens each system feeds its encoder (padding aside): motclassify reads every token of a transcript in
-    overlapping windows, with speaker-role markers, plus each customer's opening on its own (the trajectory); the
-    pipeline reads the plain text up to 512 tokens."""
+    """Tokens the two systems feed their encoders beyond motclassify's windows (padding aside): the customers'
+    openings motclassify reads on their own (the trajectory), and the pipeline's plain text up to 512 tokens."""
     from transformers import AutoTokenizer
 
     from motclassify.folder import packaged_base_path
-    from motclassify.spans import openings
+    from motclassify.spans import separate_openings
 
-    cut = [start for start, whole in zip(openings(transcripts), transcripts) if len(start.turns) < len(whole.turns)]
     tokenizer = AutoTokenizer.from_pretrained(str(packaged_base_path()))
     lengths = [len(ids) for ids in tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
-    return {"motclassify_windows": sum(len(w.input_ids) for ws in engine.windower.windows(transcripts) for w in ws),
-            "motclassify_openings": sum(len(w.input_ids) for ws in engine.windower.windows(cut) for w in ws),
+    opening_windows = engine.windower.windows([start for _, start in separate_openings(transcripts)])
+    return {"motclassify_openings": sum(len(w.input_ids) for ws in opening_windows for w in ws),
             "pipeline_truncated_at_512": sum(min(512, n) for n in lengths),
             "pipeline_transcripts_truncated": sum(n > 512 for n in lengths)}
 
@@ -183,7 +181,8 @@ def main() -> None:
                                  "real_tokens_per_second": round(real_tokens / seconds), **extra}
         print(name, results["runs"][name], flush=True)
 
-    baseline = pipeline_baseline([t.to_text() for t in transcripts], "cpu")
+    texts = [t.to_text() for t in transcripts]
+    baseline = pipeline_baseline(texts, "cpu")
     record("HF pipeline, batch 16, truncation 512 (one head)", baseline)
     classifier.predict(transcripts[:32])  # warm-up
     default_budget = engine.batch_tokens
@@ -206,9 +205,8 @@ def main() -> None:
                ratio_to_baseline=round(baseline / seconds, 2))
         results["onnx"] = {"label_agreement_with_torch": agreement(classifier.predict_proba(transcripts),
                                                                    backends["onnx"].predict_proba(transcripts))}
-    work = encoded_tokens(engine, transcripts, [t.to_text() for t in transcripts])
-    ours = work["motclassify_windows"] + work["motclassify_openings"]
-    work["work_ratio"] = round(ours / work["pipeline_truncated_at_512"], 3)
+    work = {"motclassify_windows": real_tokens, **encoded_tokens(engine, transcripts, texts)}
+    work["work_ratio"] = round((real_tokens + work["motclassify_openings"]) / work["pipeline_truncated_at_512"], 3)
     work["fp32_ratio_per_encoded_token"] = round(baseline / default_seconds * work["work_ratio"], 2)
     results["encoded_tokens"] = work
     tokenize = timed(lambda: engine.windower.windows(transcripts))

@@ -16,7 +16,7 @@ from .errors import InputError, MotclassifyError
 from .folder import DEFAULT_MODEL_PATH, load_model_folder, save_model_folder
 from .labels import LabelSpace
 from .prediction import Prediction, Segment, Skipped, Trajectory
-from .spans import local_spans, openings, segment_spans, whole_spans
+from .spans import local_spans, segment_spans, separate_openings, whole_spans
 from .training import train_model
 from .transcript import Transcript, TranscriptLike
 
@@ -208,9 +208,7 @@ class MomentClassifier:
         if not transcripts:
             return []
         count = len(transcripts)
-        # Openings are encoded on their own, in the same batches; a transcript that is all opening is its own.
-        cut = [(i, start) for i, (start, whole) in enumerate(zip(openings(transcripts), transcripts))
-               if len(start.turns) < len(whole.turns)]
+        cut = separate_openings(transcripts)  # encoded on their own, in the same batches
         turns = self.engine.turn_sums([*transcripts, *(start for _, start in cut)])
         local = local_spans(transcripts)
         opening_spans = [(count + j, 0, len(start.turns) - 1) for j, (_, start) in enumerate(cut)]

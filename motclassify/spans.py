@@ -25,6 +25,13 @@ def openings(transcripts: Sequence[Transcript]) -> list[Transcript]:
             for t in transcripts]
 
 
+def separate_openings(transcripts: Sequence[Transcript]) -> list[tuple[int, Transcript]]:
+    """``(index, opening)`` of the transcripts whose opening is shorter than the whole: the openings that need an
+    encoder pass of their own (a transcript that is all opening is its own)."""
+    return [(i, start) for i, (start, whole) in enumerate(zip(openings(transcripts), transcripts))
+            if len(start.turns) < len(whole.turns)]
+
+
 def local_spans(transcripts: Sequence[Transcript]) -> list[Span]:
     """A three-turn span around every turn of the transcripts long enough to hold several segments."""
     return [(i, max(0, k - 1), min(n - 1, k + 1))

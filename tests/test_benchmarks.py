@@ -46,7 +46,7 @@ def test_speed_benchmark_compares_against_the_pipeline_baseline(tmp_path):
     assert len(results["long_transcript_ms"]) == 5 and max(map(int, results["long_transcript_ms"])) >= 4000
     assert all(cost["per_token_ms"] > 0 for cost in results["encoder_pass_cost"].values())
     work = results["encoded_tokens"]  # motclassify reads more than the truncating pipeline: the ratio says how much
-    assert work["motclassify_windows"] == results["real_tokens"] and work["work_ratio"] >= 1
+    assert work["motclassify_openings"] > 0 and work["work_ratio"] >= 1
 
 
 def test_serving_benchmark_measures_batched_and_concurrent_callers(tmp_path):

@@ -139,17 +139,10 @@ def main() -> None:
     fewshot = load(BENCH / "fewshot.json")
     if fewshot:
         lines += [f"## Fine-tuning on your own labels: learning curve (`{fewshot['command']}`)", "",
-                  "Mean macro-F1 over seeds on each company's test set (moment / sentiment); every system sees the same "
-                  "N conversations per moment; mean training time of `motclassify train` on this 2-core CPU."
-                  + (f" The run was {fewshot['stopped']}." if "stopped" in fewshot else ""), "",
-                  "| company | per class | seeds | motclassify | TF-IDF + LR | frozen MiniLM + LR | train time (s) |",
-                  "|---|---|---|---|---|---|---|"]
-        for row in fewshot["summary"]:
-            cells = [f"{row[s]['moment']:.3f} / {row[s]['sentiment']:.3f}" for s in
-                     ("motclassify", "tfidf + logistic regression", "frozen MiniLM + logistic regression")]
-            lines.append(f"| {row['company']} | {row['per_class']} | {row['seeds']} | " + " | ".join(cells)
-                         + f" | {row['train_seconds_mean']:.0f} |")
-        lines.append("")
+                  "Mean macro-F1 over seeds on each company's test set (moment / sentiment), best of each head in bold; "
+                  "every system sees the same N conversations per moment; mean training time of `motclassify train` "
+                  "on this 2-core CPU." + (f" The run was {fewshot['stopped']}." if "stopped" in fewshot else ""), "",
+                  fewshot["table"], ""]
     if continued:
         lines += ["## Continuing from the default model on a company's own data (`benchmarks/continued.py`)", ""]
         lines += [f"- {line}" for line in continued.get("summary_lines", [])] + [""]
