@@ -11,6 +11,8 @@ from .errors import DataError
 SMALL_DATA = 500  # fewer training records than this: a larger validation share and a fixed schedule
 MIN_STEPS = 50  # optimiser steps at the least, however few the records
 EARLY_STOPPING_MIN_VALIDATION = 100  # with fewer validation records one record moves macro-F1 by points: no early stopping
+LEXICAL_WEIGHT = 0.6  # a new head's blend weight of the lexical model when validation is too small to choose it
+LEXICAL_WEIGHT_GRID = (0.0, 0.2, 0.4, 0.6, 0.8)  # the weights validation chooses among when it is large enough
 
 
 @dataclass
@@ -21,6 +23,12 @@ class TrainingArguments:
     - validation (when no eval data is given): 15% held out, 20% below ``SMALL_DATA`` records;
     - early stopping on validation macro-F1 only with at least ``EARLY_STOPPING_MIN_VALIDATION`` validation
       records; otherwise the schedule runs to its end;
+    - ``lexical_weight``: how much a TF-IDF + logistic regression model of the same records (see
+      :mod:`motclassify.lexical`) weighs in each head's log-probabilities. Left ``None``: heads kept from the
+      starting model get none; a new head gets the weight of ``LEXICAL_WEIGHT_GRID`` with the lowest validation
+      log-loss when there are at least ``EARLY_STOPPING_MIN_VALIDATION`` validation records, else
+      ``LEXICAL_WEIGHT``. 0 turns the lexical model off. Without eval data the lexical model is finally refitted
+      on all the records (it is cheap), validation ones included;
     - ``refit=True`` (when no eval data is given): after validating, train again from the start on all the records
       (validation ones included) with the same schedule, keeping the validation figures and calibration. Off by
       default: on the few-shot benchmark at 16 records a class it added about 0.02 moment and 0.01 sentiment
@@ -40,6 +48,7 @@ class TrainingArguments:
     patience: int = 2
     validation_fraction: float | None = None
     refit: bool = False
+    lexical_weight: float | None = None
     warm_start_heads: bool = True  # new heads start from a logistic regression on the starting encoder's features
     class_weights: bool = True
     segment_loss_weight: float = 0.5
@@ -60,8 +69,8 @@ class TrainingArguments:
         for name in ("learning_rate", "head_learning_rate", "lora_alpha"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise DataError(f"TrainingArguments.{name} must be positive, got {getattr(self, name)!r}")
-        for name in ("weight_decay", "warmup_ratio", "segment_loss_weight"):
-            if not 0 <= getattr(self, name) <= 1:
+        for name in ("weight_decay", "warmup_ratio", "segment_loss_weight", "lexical_weight"):
+            if getattr(self, name) is not None and not 0 <= getattr(self, name) <= 1:
                 raise DataError(f"TrainingArguments.{name} must be between 0 and 1, got {getattr(self, name)!r}")
         if self.validation_fraction is not None and not 0 < self.validation_fraction < 1:
             raise DataError(f"TrainingArguments.validation_fraction must be between 0 and 1, got {self.validation_fraction!r}")

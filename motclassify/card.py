@@ -40,6 +40,10 @@ def model_folder_card(config, metrics: dict[str, Any]) -> str:
         lines += [f"### {head}: macro-F1 {report['macro_f1']:.3f}, accuracy {report['accuracy']:.3f}, "
                   f"ECE {report['ece_before_calibration']:.3f} before / {report['ece']:.3f} after calibration "
                   f"(temperature {report['temperature']})", ""]
+        if "encoder_alone" in report:
+            lines += [f"Blended with a TF-IDF + logistic regression model of the training records at weight "
+                      f"{report['lexical_weight']} (`lexical.safetensors`); the encoder alone: macro-F1 "
+                      f"{report['encoder_alone']['macro_f1']:.3f}, accuracy {report['encoder_alone']['accuracy']:.3f}.", ""]
         if head in baseline:
             lines += [f"TF-IDF + logistic regression fitted on the same training records: macro-F1 "
                       f"{baseline[head]['macro_f1']:.3f}, accuracy {baseline[head]['accuracy']:.3f}.", ""]

@@ -15,8 +15,9 @@ from .engine import Engine, TurnSums
 from .errors import InputError, MotclassifyError
 from .folder import DEFAULT_MODEL_PATH, load_model_folder, save_model_folder
 from .labels import LabelSpace
+from .lexical import LexicalModel, blend
 from .prediction import Prediction, Segment, Skipped, Trajectory
-from .spans import local_spans, segment_spans, separate_openings, whole_spans
+from .spans import local_spans, segment_spans, separate_openings, span_texts, whole_spans
 from .training import train_model
 from .transcript import Transcript, TranscriptLike
 
@@ -80,6 +81,7 @@ class MomentClassifier:
         self.engine = Engine(model, tokenizer_path, device=self.device, batch_tokens=self.batch_tokens,
                              quantize=self.quantize, threads=self.threads, backend=self.backend)
         self._prior_weights = {head: self._prior_ratio(head) for head in ("moment", "sentiment")}
+        self.lexical = LexicalModel.load(folder) if self.config.lexical_weights else None
         if not self.config.trained:
             message = (f"the model at {folder} is an UNTRAINED PLACEHOLDER: its predictions are "
                        "meaningless. Train one with `motclassify train` or load a trained model folder.")
@@ -139,7 +141,7 @@ class MomentClassifier:
         sentiment = [np.empty((0, len(self.sentiments)))]
         for chunk in self._chunks(transcripts, "raise"):
             distinct, where = _distinct(chunk)
-            moment_p, sentiment_p = self._span_probabilities(self.engine.turn_sums(distinct), whole_spans(distinct))
+            moment_p, sentiment_p = self._span_probabilities(distinct, self.engine.turn_sums(distinct), whole_spans(distinct))
             moment.append(moment_p[where])
             sentiment.append(sentiment_p[where])
         return Probabilities(np.concatenate(moment).astype(np.float32), np.concatenate(sentiment).astype(np.float32))
@@ -170,7 +172,10 @@ class MomentClassifier:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write this model as a folder that :meth:`load` reads back."""
-        return save_model_folder(self.config, self._stored_state, path)
+        folder = save_model_folder(self.config, self._stored_state, path)
+        if self.lexical is not None:
+            self.lexical.save(folder)
+        return folder
 
     def fit(self, train_data: Any, eval_data: Any = None, **training_args: Any) -> "MomentClassifier":
         """Continue fine-tuning this model on labelled data (see :func:`motclassify.train`); returns self.
@@ -189,14 +194,18 @@ class MomentClassifier:
         trained = self.config.train_priors.get(head) or {label: 1 / len(labels) for label in labels}
         return np.array([target.get(label, trained[label]) / trained[label] for label in labels], np.float64)
 
-    def _probabilities(self, logits: np.ndarray, head: str) -> np.ndarray:
-        scaled = logits.astype(np.float64) / self.config.temperatures.get(head, 1.0)
-        exp = np.exp(scaled - scaled.max(axis=1, keepdims=True)) * self._prior_weights[head]
+    def _probabilities(self, scores: np.ndarray, head: str) -> np.ndarray:
+        """Calibrated scores (log-probabilities up to a constant) to probabilities under the priors asked for."""
+        exp = np.exp(scores - scores.max(axis=1, keepdims=True)) * self._prior_weights[head]
         return exp / exp.sum(axis=1, keepdims=True)
 
-    def _span_probabilities(self, turns: TurnSums, spans: list[tuple[int, int, int]]):
-        moment_logits, sentiment_logits = self.engine.span_logits(turns, spans)
-        return self._probabilities(moment_logits, "moment"), self._probabilities(sentiment_logits, "sentiment")
+    def _span_probabilities(self, encoded: Sequence[Transcript], turns: TurnSums, spans: list[tuple[int, int, int]]):
+        """Both heads' probabilities of each span of the ``encoded`` transcripts (whose turn sums are ``turns``)."""
+        logits = dict(zip(("moment", "sentiment"), self.engine.span_logits(turns, spans)))
+        scores = {head: values.astype(np.float64) / self.config.temperatures.get(head, 1.0) for head, values in logits.items()}
+        if self.lexical is not None and spans:
+            scores = blend(scores, self.lexical.log_probabilities(span_texts(encoded, spans)), self.config.lexical_weights)
+        return self._probabilities(scores["moment"], "moment"), self._probabilities(scores["sentiment"], "sentiment")
 
     def _predict_chunk(self, transcripts: list[Transcript]) -> list[Prediction]:
         distinct, where = _distinct(transcripts)
@@ -209,14 +218,15 @@ class MomentClassifier:
             return []
         count = len(transcripts)
         cut = separate_openings(transcripts)  # encoded on their own, in the same batches
-        turns = self.engine.turn_sums([*transcripts, *(start for _, start in cut)])
+        encoded = [*transcripts, *(start for _, start in cut)]
+        turns = self.engine.turn_sums(encoded)
         local = local_spans(transcripts)
         opening_spans = [(count + j, 0, len(start.turns) - 1) for j, (_, start) in enumerate(cut)]
-        moment_p, sentiment_p = self._span_probabilities(turns, whole_spans(transcripts) + local + opening_spans)
+        moment_p, sentiment_p = self._span_probabilities(encoded, turns, whole_spans(transcripts) + local + opening_spans)
         opening_p = sentiment_p[:count].copy()
         opening_p[[i for i, _ in cut]] = sentiment_p[count + len(local):]
         segments_of = segment_spans(transcripts, moment_p[count:count + len(local)].argmax(axis=1))
-        segment_moment_p, segment_sentiment_p = self._span_probabilities(turns, [s for spans in segments_of for s in spans])
+        segment_moment_p, segment_sentiment_p = self._span_probabilities(encoded, turns, [s for spans in segments_of for s in spans])
         segment_rows = iter(range(len(segment_moment_p)))
         predictions = []
         for i, transcript in enumerate(transcripts):

@@ -231,7 +231,10 @@ def run_train(args: argparse.Namespace) -> int:
           f"{metrics['validation_examples']}{refit}); load it with MomentClassifier.load({str(folder)!r})")
     for head in ("moment", "sentiment"):
         baseline = metrics["baseline"].get(head)
+        alone = metrics[head].get("encoder_alone")
         print(f"  {head}: validation macro-F1 {metrics[head]['macro_f1']:.3f}"
+              + (f" (encoder alone {alone['macro_f1']:.3f}, blended with a TF-IDF model at weight "
+                 f"{metrics[head]['lexical_weight']})" if alone else "")
               + (f"; TF-IDF + logistic regression on the same records {baseline['macro_f1']:.3f}" if baseline else ""))
     return 0
 

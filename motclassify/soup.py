@@ -48,6 +48,10 @@ def average_models(model_paths: Sequence[str | os.PathLike], output_dir: str | o
         raise ModelFormatError(f"average_models needs one non-negative weight per model, got {list(weights)}")
     weights = weights / weights.sum()
     configs = [read_config(p) for p in paths]
+    blended = [str(path) for path, config in zip(paths, configs) if config.lexical_weights]
+    if blended:
+        raise ModelFormatError(f"{', '.join(blended)} blend a lexical model, which cannot be averaged: train the "
+                               "ingredients with lexical_weight=0")
     first = configs[0]
     for path, config in zip(paths[1:], configs[1:]):
         differing = [key for key in _SHARED if getattr(config, key) != getattr(first, key)]

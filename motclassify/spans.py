@@ -52,6 +52,11 @@ def segment_spans(transcripts: Sequence[Transcript], local_moments: Sequence[int
     return result
 
 
+def span_texts(transcripts: Sequence[Transcript], spans: Sequence[Span]) -> list[str]:
+    """The plain text of each span's turns (what a lexical model reads)."""
+    return [Transcript(transcripts[i].turns[first:last + 1]).to_text() for i, first, last in spans]
+
+
 def runs(labels: list[int], min_turns: int = 2) -> list[tuple[int, int]]:
     """Turn ranges of consecutive equal labels; runs shorter than ``min_turns`` join the run before (or after)."""
     found: list[list[int]] = []

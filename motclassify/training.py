@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_class_weight
 from tqdm.auto import tqdm
 
-from .arguments import EARLY_STOPPING_MIN_VALIDATION, SMALL_DATA, TrainingArguments
+from .arguments import EARLY_STOPPING_MIN_VALIDATION, LEXICAL_WEIGHT, LEXICAL_WEIGHT_GRID, SMALL_DATA, TrainingArguments
 from .card import model_folder_card
 from .config import HEADS, default_threads
 from .data import Example, infer_labels, label_priors, load_examples, stratified_split
@@ -39,6 +39,7 @@ from .folder import (
     stored_state,
 )
 from .labels import DEFAULT_SENTIMENTS, DEFAULT_STAGES, LabelSpace
+from .lexical import LexicalModel, blend
 from .metrics import calibrated_report, fit_temperature, macro_f1, plot_confusion
 from .model import MomentModel
 
@@ -87,10 +88,26 @@ def train_model(train_data: Any, eval_data: Any = None, *, from_model: str | os.
     trainer = _Trainer.start(config, start, args, train_examples, validation)
     history = trainer.fit()
     logits, gold = trainer.validation_logits()
-    config.temperatures = {head: fit_temperature(logits[head][gold[head] != -100], gold[head][gold[head] != -100])
-                           for head in HEADS}
-    metrics = {head: calibrated_report(logits[head][gold[head] != -100], gold[head][gold[head] != -100],
-                                       getattr(labels, f"{head}s"), config.temperatures[head]) for head in HEADS}
+    logits = {head: logits[head][gold[head] != -100] for head in HEADS}
+    gold = {head: gold[head][gold[head] != -100] for head in HEADS}
+    config.temperatures = {head: fit_temperature(logits[head], gold[head]) for head in HEADS}
+    metrics = {head: calibrated_report(logits[head], gold[head], getattr(labels, f"{head}s"), config.temperatures[head])
+               for head in HEADS}
+    lexical, config.lexical_weights = None, {}
+    if args.lexical_weight != 0:
+        label_sets = {head: getattr(labels, f"{head}s") for head in HEADS}
+        lexical = lexical_model(train_examples, label_sets)
+        scores = {head: logits[head] / config.temperatures[head] for head in HEADS}
+        lexical_scores = _labelled_rows(lexical.log_probabilities([e.transcript.to_text() for e in validation]),
+                                        validation)
+        config.lexical_weights = _lexical_weights(args, start, trainer.kept_heads, scores, lexical_scores, gold)
+        blended = blend(scores, lexical_scores, config.lexical_weights)
+        for head, weight in config.lexical_weights.items():
+            encoder_alone = {key: metrics[head][key] for key in ("macro_f1", "accuracy")}
+            metrics[head] = {**calibrated_report(blended[head], gold[head], getattr(labels, f"{head}s"), 1.0),
+                             "ece_before_calibration": metrics[head]["ece_before_calibration"],
+                             "temperature": config.temperatures[head], "lexical_weight": weight,
+                             "encoder_alone": encoder_alone}
     metrics.update(baseline=tfidf_baseline(train_examples, validation), train_examples=len(train_examples),
                    validation_examples=len(validation), refit=refit)
     if refit:  # the validation figures and calibration above stay: they are the honest estimate
@@ -105,6 +122,8 @@ def train_model(train_data: Any, eval_data: Any = None, *, from_model: str | os.
     save_model_folder(config, stored_state(model), folder,
                       extra_files={"metrics.json": json.dumps(metrics, indent=2) + "\n",
                                    "README.md": model_folder_card(config, metrics)})
+    if config.lexical_weights:  # refitted on every record the user gave for training (it is cheap)
+        (lexical_model(all_examples, label_sets) if eval_data is None else lexical).save(folder)
     for head in HEADS:
         plot_confusion(metrics[head], f"{head} (validation)", folder / f"confusion_{head}.png")
     return folder
@@ -123,26 +142,55 @@ def _label_set(given: Sequence[str] | None, examples: Sequence[Example], head: s
     return infer_labels(examples, head, default)
 
 
+def lexical_model(examples: Sequence[Example], labels: dict[str, Sequence[str]]) -> LexicalModel:
+    """TF-IDF + logistic regression of both heads fitted on the examples' whole transcripts, over ``labels``."""
+    return LexicalModel.fit([e.transcript.to_text() for e in examples],
+                            {head: [getattr(e, head) for e in examples] for head in HEADS}, labels)
+
+
 def tfidf_baseline(train_examples: Sequence[Example], validation: Sequence[Example]) -> dict[str, dict[str, float]]:
     """Macro-F1 and accuracy on the validation records of TF-IDF (word 1-2-grams) + logistic regression fitted on
     the same training records: the bar a fine-tuned model has to clear to earn its keep."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
+    labels = {head: sorted({getattr(e, head) for e in [*train_examples, *validation]} - {None}) for head in HEADS}
+    scores = lexical_model(train_examples, labels).log_probabilities([e.transcript.to_text() for e in validation])
     result = {}
-    for head in HEADS:
-        train = [(e.transcript.to_text(), getattr(e, head)) for e in train_examples if getattr(e, head) is not None]
-        test = [(e.transcript.to_text(), getattr(e, head)) for e in validation if getattr(e, head) is not None]
-        if len({label for _, label in train}) < 2 or not test:
+    for head, head_scores in _labelled_rows(scores, validation).items():
+        gold = [getattr(e, head) for e in validation if getattr(e, head) is not None]
+        if not gold:
             continue
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-        features = vectorizer.fit_transform([text for text, _ in train])
-        classifier = LogisticRegression(max_iter=2000, C=10.0, class_weight="balanced")
-        classifier.fit(features, [label for _, label in train])
-        predicted = classifier.predict(vectorizer.transform([text for text, _ in test]))
-        gold = [label for _, label in test]
-        result[head] = {"macro_f1": round(macro_f1(gold, predicted, sorted(set(gold) | set(predicted))), 4),
-                        "accuracy": round(float(np.mean(np.array(gold) == predicted)), 4)}
+        predicted = [labels[head][i] for i in head_scores.argmax(1)]
+        result[head] = {"macro_f1": round(macro_f1(gold, predicted, labels[head]), 4),
+                        "accuracy": round(float(np.mean(np.array(gold) == np.array(predicted))), 4)}
     return result
+
+
+def _labelled_rows(scores: dict[str, np.ndarray], examples: Sequence[Example]) -> dict[str, np.ndarray]:
+    """Each head's rows of ``scores`` (one per example) for the examples that carry that head's label."""
+    return {head: values[[i for i, e in enumerate(examples) if getattr(e, head) is not None]]
+            for head, values in scores.items()}
+
+
+def _lexical_weights(args: TrainingArguments, start: "_StartingPoint", kept_heads: set[str],
+                     scores: dict[str, np.ndarray], lexical_scores: dict[str, np.ndarray],
+                     gold: dict[str, np.ndarray]) -> dict[str, float]:
+    """Each head's blend weight of the lexical model (see :class:`TrainingArguments`); heads at 0 are left out."""
+    weights = {}
+    for head in lexical_scores:
+        if args.lexical_weight is not None:
+            weights[head] = args.lexical_weight
+        elif head in kept_heads:
+            weights[head] = start.config.lexical_weights.get(head, 0.0)
+        elif len(gold[head]) >= EARLY_STOPPING_MIN_VALIDATION:
+            weights[head] = min(LEXICAL_WEIGHT_GRID, key=lambda w: _log_loss(
+                blend(scores, lexical_scores, {head: w})[head], gold[head]))
+        else:
+            weights[head] = LEXICAL_WEIGHT
+    return {head: weight for head, weight in weights.items() if weight}
+
+
+def _log_loss(scores: np.ndarray, gold: np.ndarray) -> float:
+    scores = scores - scores.max(axis=1, keepdims=True)
+    return float(-(scores[np.arange(len(gold)), gold] - np.log(np.exp(scores).sum(axis=1))).mean())
 
 
 @dataclass
@@ -195,17 +243,18 @@ class _Trainer:
         self.train_windows = windower.windows([e.transcript for e in train_examples])
         self.validation_windows = windower.windows([e.transcript for e in validation])
         self.class_weights = {head: self._class_weights(head) for head in HEADS}
+        self.kept_heads: set[str] = set()  # heads copied from the starting model
 
     @classmethod
     def start(cls, config: ModelConfig, start: _StartingPoint, args: TrainingArguments, train_examples: list[Example],
               validation: list[Example]) -> _Trainer:
         """A trainer of a fresh model built from ``start`` (its heads warm-started where they are new)."""
         model, base_path = build_model(config, start.encoder_path)
-        kept_heads = start.load_into(model)
         windower = Windower(load_tokenizer(base_path / TOKENIZER_FILE), config.max_length, config.window_overlap_tokens)
         trainer = cls(model, windower, args, train_examples, validation)
+        trainer.kept_heads = start.load_into(model)
         if args.warm_start_heads:
-            trainer.warm_start_heads([head for head in HEADS if head not in kept_heads])
+            trainer.warm_start_heads([head for head in HEADS if head not in trainer.kept_heads])
         return trainer
 
     def _class_weights(self, head: str) -> torch.Tensor | None:

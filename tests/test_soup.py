@@ -26,6 +26,15 @@ def random_model(folder, seed: int, **settings):
     return save_model_folder(config, stored_state(model), folder)
 
 
+@pytest.fixture(scope="module")
+def encoder_only_dir(tmp_path_factory):
+    """The tiny custom-label model trained without a lexical model (soups average encoders and heads only)."""
+    from motclassify.training import train_model
+
+    return train_model(DATA / "tiny_custom.jsonl", output_dir=tmp_path_factory.mktemp("soup") / "model", epochs=2,
+                       max_length=64, batch_size=8, progress=False, lexical_weight=0)
+
+
 def test_the_average_is_exact_on_the_merged_weights(tmp_path):
     first, second = random_model(tmp_path / "a", 0), random_model(tmp_path / "b", 1)
     soup = average_models([first, second], tmp_path / "soup", weights=[3, 1])
@@ -46,8 +55,8 @@ def test_a_soup_of_one_model_predicts_like_it(tmp_path):
     np.testing.assert_allclose(souped.sentiment, alone.sentiment, atol=1e-4)
 
 
-def test_eval_data_fits_temperatures_and_writes_the_reports(tmp_path, tiny_trained_dir):
-    soup = average_models([tiny_trained_dir, tiny_trained_dir], tmp_path / "soup", eval_data=DATA / "tiny_custom.jsonl",
+def test_eval_data_fits_temperatures_and_writes_the_reports(tmp_path, encoder_only_dir):
+    soup = average_models([encoder_only_dir, encoder_only_dir], tmp_path / "soup", eval_data=DATA / "tiny_custom.jsonl",
                           name="tiny-soup", version="2")
     metrics = json.loads((soup / "metrics.json").read_text())
     config = json.loads((soup / "motclassify.json").read_text())
@@ -57,30 +66,32 @@ def test_eval_data_fits_temperatures_and_writes_the_reports(tmp_path, tiny_train
         assert config["temperatures"][head] == metrics[head]["temperature"] > 0
         assert (soup / f"confusion_{head}.png").stat().st_size > 0
     assert "the average of 2 fine-tuned models" in (soup / "README.md").read_text()
-    assert MomentClassifier(soup).moments == MomentClassifier(tiny_trained_dir).moments
+    assert MomentClassifier(soup).moments == MomentClassifier(encoder_only_dir).moments
 
 
-def test_models_that_cannot_be_averaged_are_refused(tmp_path, tiny_trained_dir):
+def test_models_that_cannot_be_averaged_are_refused(tmp_path, encoder_only_dir, tiny_trained_dir):
     default_labels = random_model(tmp_path / "a", 0)
     with pytest.raises(ModelFormatError, match="differ in labels"):
-        average_models([default_labels, tiny_trained_dir], tmp_path / "soup")
+        average_models([default_labels, encoder_only_dir], tmp_path / "soup")
     with pytest.raises(ModelFormatError, match="differ in max_length"):
         average_models([default_labels, random_model(tmp_path / "b", 1, max_length=128)], tmp_path / "soup")
+    with pytest.raises(ModelFormatError, match="blend a lexical model"):
+        average_models([tiny_trained_dir, tiny_trained_dir], tmp_path / "soup")
     with pytest.raises(ModelFormatError, match="one non-negative weight per model"):
         average_models([default_labels, default_labels], tmp_path / "soup", weights=[1])
     assert not (tmp_path / "soup").exists()
 
 
-def test_fine_tuning_continues_from_a_soup_at_its_rank(tmp_path, tiny_trained_dir):
+def test_fine_tuning_continues_from_a_soup_at_its_rank(tmp_path, encoder_only_dir):
     from motclassify import DataError
     from motclassify.training import train_model
 
-    soup = average_models([tiny_trained_dir, tiny_trained_dir], tmp_path / "soup")
+    soup = average_models([encoder_only_dir, encoder_only_dir], tmp_path / "soup")
     settings = {"output_dir": tmp_path / "continued", "from_model": soup, "max_steps": 2, "max_length": 64,
                 "batch_size": 8, "progress": False}
     continued = train_model(DATA / "tiny_custom.jsonl", **settings)
     rank = json.loads((soup / "motclassify.json").read_text())["lora_rank"]
     assert json.loads((continued / "motclassify.json").read_text())["lora_rank"] == rank
-    assert rank == 2 * json.loads((tiny_trained_dir / "motclassify.json").read_text())["lora_rank"]
+    assert rank == 2 * json.loads((encoder_only_dir / "motclassify.json").read_text())["lora_rank"]
     with pytest.raises(DataError, match="leave lora_rank unset"):
         train_model(DATA / "tiny_custom.jsonl", **{**settings, "lora_rank": 16})

@@ -53,7 +53,7 @@ def stage1(epochs: int, patience: int) -> Path:
     from motclassify.folder import packaged_base_path
 
     motclassify.train(WORK / "train_augmented.jsonl", ROOT / "data" / "splits" / "dev.jsonl", output_dir=folder,
-                      from_model=packaged_base_path(), epochs=epochs, patience=patience,
+                      from_model=packaged_base_path(), epochs=epochs, patience=patience, lexical_weight=0,
                       name="motclassify-default-stage1", version="1")
     return folder
 
