@@ -25,10 +25,11 @@ class TrainingArguments:
       records; otherwise the schedule runs to its end;
     - ``lexical_weight``: how much a TF-IDF + logistic regression model of the same records (see
       :mod:`motclassify.lexical`) weighs in each head's log-probabilities. Left ``None``: heads kept from the
-      starting model get none; a new head gets the weight of ``LEXICAL_WEIGHT_GRID`` with the lowest validation
-      log-loss when there are at least ``EARLY_STOPPING_MIN_VALIDATION`` validation records, else
-      ``LEXICAL_WEIGHT``. 0 turns the lexical model off. Without eval data the lexical model is finally refitted
-      on all the records (it is cheap), validation ones included;
+      starting model keep its weight (none for the default model); a new head gets the weight of
+      ``LEXICAL_WEIGHT_GRID`` with the lowest validation log-loss (at the blend's best temperature) when at least
+      ``EARLY_STOPPING_MIN_VALIDATION`` records validate, else ``LEXICAL_WEIGHT``. 0 turns the lexical model off.
+      Without eval data the lexical model is finally refitted on all the records (it is cheap), validation ones
+      included;
     - ``refit=True`` (when no eval data is given): after validating, train again from the start on all the records
       (validation ones included) with the same schedule, keeping the validation figures and calibration. Off by
       default: on the few-shot benchmark at 16 records a class it added about 0.02 moment and 0.01 sentiment

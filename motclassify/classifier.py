@@ -204,7 +204,8 @@ class MomentClassifier:
         logits = dict(zip(("moment", "sentiment"), self.engine.span_logits(turns, spans)))
         scores = {head: values.astype(np.float64) / self.config.temperatures.get(head, 1.0) for head, values in logits.items()}
         if self.lexical is not None and spans:
-            scores = blend(scores, self.lexical.log_probabilities(span_texts(encoded, spans)), self.config.lexical_weights)
+            scores = blend(scores, self.lexical.log_probabilities(span_texts(encoded, spans)), self.config.lexical_weights,
+                           self.config.lexical_temperatures)
         return self._probabilities(scores["moment"], "moment"), self._probabilities(scores["sentiment"], "sentiment")
 
     def _predict_chunk(self, transcripts: list[Transcript]) -> list[Prediction]:

@@ -51,7 +51,8 @@ example:
 
 
 TRAIN_FLAGS = {"epochs": int, "max_steps": int, "batch_size": int, "learning_rate": float, "max_length": int,
-               "validation_fraction": float, "seed": int, "threads": int, "name": str}  # TrainingArguments fields
+               "validation_fraction": float, "lexical_weight": float, "seed": int, "threads": int,
+               "name": str}  # TrainingArguments fields
 
 
 def build_parser() -> argparse.ArgumentParser:

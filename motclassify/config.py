@@ -43,9 +43,10 @@ class ModelConfig:
     lora_alpha: float = 32.0
     temperatures: dict[str, float] = field(default_factory=lambda: {"moment": 1.0, "sentiment": 1.0})
     train_priors: dict[str, dict[str, float]] = field(default_factory=dict)
-    # Per head, the weight of the lexical model's log-probabilities blended into the encoder's (see lexical.py);
-    # empty: the folder holds no lexical model.
+    # Per head, the weight of the lexical model's log-probabilities blended into the encoder's calibrated ones, and
+    # the blend's own calibration temperature (see lexical.py); empty: the folder holds no lexical model.
     lexical_weights: dict[str, float] = field(default_factory=dict)
+    lexical_temperatures: dict[str, float] = field(default_factory=dict)
     trained: bool = True
     name: str = "motclassify-model"
     version: str = "0"

@@ -104,15 +104,16 @@ class LexicalModel:
                    {h: tensors[f"{h}.bias"] for h in heads})
 
 
-def blend(logits: Mapping[str, np.ndarray], lexical: Mapping[str, np.ndarray],
-          weights: Mapping[str, float]) -> dict[str, np.ndarray]:
-    """Per head, ``(1 - w) * log_softmax(encoder logits) + w * lexical log-probabilities`` (the encoder's logits
-    already divided by its calibration temperature); heads without a weight keep the encoder's logits."""
+def blend(logits: Mapping[str, np.ndarray], lexical: Mapping[str, np.ndarray], weights: Mapping[str, float],
+          temperatures: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
+    """Per head, ``((1 - w) * log_softmax(encoder logits) + w * lexical log-probabilities) / T`` (the encoder's logits
+    already divided by its own calibration temperature, ``T`` the blend's, default 1); heads without a weight keep
+    the encoder's logits."""
     result = dict(logits)
     for head, weight in weights.items():
         if weight and head in lexical:
             scaled = np.asarray(logits[head], np.float64)
             scaled = scaled - scaled.max(axis=1, keepdims=True)
             log_softmax = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
-            result[head] = (1 - weight) * log_softmax + weight * lexical[head]
+            result[head] = ((1 - weight) * log_softmax + weight * lexical[head]) / (temperatures or {}).get(head, 1.0)
     return result

@@ -93,7 +93,7 @@ def train_model(train_data: Any, eval_data: Any = None, *, from_model: str | os.
     config.temperatures = {head: fit_temperature(logits[head], gold[head]) for head in HEADS}
     metrics = {head: calibrated_report(logits[head], gold[head], getattr(labels, f"{head}s"), config.temperatures[head])
                for head in HEADS}
-    lexical, config.lexical_weights = None, {}
+    lexical, config.lexical_weights, config.lexical_temperatures = None, {}, {}
     if args.lexical_weight != 0:
         label_sets = {head: getattr(labels, f"{head}s") for head in HEADS}
         lexical = lexical_model(train_examples, label_sets)
@@ -102,12 +102,12 @@ def train_model(train_data: Any, eval_data: Any = None, *, from_model: str | os.
                                         validation)
         config.lexical_weights = _lexical_weights(args, start, trainer.kept_heads, scores, lexical_scores, gold)
         blended = blend(scores, lexical_scores, config.lexical_weights)
+        config.lexical_temperatures = {head: fit_temperature(blended[head], gold[head]) for head in config.lexical_weights}
         for head, weight in config.lexical_weights.items():
-            encoder_alone = {key: metrics[head][key] for key in ("macro_f1", "accuracy")}
-            metrics[head] = {**calibrated_report(blended[head], gold[head], getattr(labels, f"{head}s"), 1.0),
-                             "ece_before_calibration": metrics[head]["ece_before_calibration"],
-                             "temperature": config.temperatures[head], "lexical_weight": weight,
-                             "encoder_alone": encoder_alone}
+            metrics[head] = {**calibrated_report(blended[head], gold[head], getattr(labels, f"{head}s"),
+                                                 config.lexical_temperatures[head]),
+                             "encoder_temperature": config.temperatures[head], "lexical_weight": weight,
+                             "encoder_alone": {key: metrics[head][key] for key in ("macro_f1", "accuracy")}}
     metrics.update(baseline=tfidf_baseline(train_examples, validation), train_examples=len(train_examples),
                    validation_examples=len(validation), refit=refit)
     if refit:  # the validation figures and calibration above stay: they are the honest estimate
@@ -181,14 +181,17 @@ def _lexical_weights(args: TrainingArguments, start: "_StartingPoint", kept_head
         elif head in kept_heads:
             weights[head] = start.config.lexical_weights.get(head, 0.0)
         elif len(gold[head]) >= EARLY_STOPPING_MIN_VALIDATION:
-            weights[head] = min(LEXICAL_WEIGHT_GRID, key=lambda w: _log_loss(
+            weights[head] = min(LEXICAL_WEIGHT_GRID, key=lambda w: _calibrated_log_loss(
                 blend(scores, lexical_scores, {head: w})[head], gold[head]))
         else:
             weights[head] = LEXICAL_WEIGHT
     return {head: weight for head, weight in weights.items() if weight}
 
 
-def _log_loss(scores: np.ndarray, gold: np.ndarray) -> float:
+def _calibrated_log_loss(scores: np.ndarray, gold: np.ndarray) -> float:
+    """Log-loss at the temperature that fits best: how well the scores rank, whatever their sharpness (a bag of
+    words' probabilities are flatter than a fine-tuned head's)."""
+    scores = scores / fit_temperature(scores, gold)
     scores = scores - scores.max(axis=1, keepdims=True)
     return float(-(scores[np.arange(len(gold)), gold] - np.log(np.exp(scores).sum(axis=1))).mean())
 

@@ -44,6 +44,8 @@ def test_the_blend_weighs_encoder_and_lexical_log_probabilities():
     blended = blend(encoder, lexical, {"moment": 0.5})
     log_softmax = encoder["moment"] - np.log(np.exp(encoder["moment"]).sum())
     np.testing.assert_allclose(blended["moment"], 0.5 * log_softmax + 0.5 * lexical["moment"])
+    sharper = blend(encoder, lexical, {"moment": 0.5}, {"moment": 0.5})["moment"]
+    np.testing.assert_allclose(sharper, 2 * blended["moment"])  # then divided by the blend's temperature
     assert blended["sentiment"] is encoder["sentiment"]  # no weight: untouched
 
 
@@ -61,11 +63,11 @@ def test_new_heads_trained_on_few_records_blend_and_predict_as_validated(tiny_tr
     lexical = LexicalModel.load(tiny_trained_dir).log_probabilities([t.to_text() for t in parsed])
     for head, head_logits, found in zip(("moment", "sentiment"), logits, probabilities):
         weight, temperature = config["lexical_weights"][head], config["temperatures"][head]
-        expected = blend({head: head_logits / temperature}, lexical, {head: weight})[head]
+        expected = blend({head: head_logits / temperature}, lexical, {head: weight}, config["lexical_temperatures"])[head]
         expected = np.exp(expected - expected.max(1, keepdims=True))
         np.testing.assert_allclose(found, expected / expected.sum(1, keepdims=True), atol=1e-4)
         encoder_alone = head_logits / temperature - np.log(np.exp(head_logits / temperature).sum(1, keepdims=True))
-        assert not np.allclose(np.log(found), encoder_alone, atol=0.05)  # the lexical part does move the scores
+        assert not np.allclose(np.log(np.maximum(found, 1e-30)), encoder_alone, atol=0.05)  # the lexical part moves them
 
 
 def test_lexical_weight_zero_trains_the_encoder_alone(tmp_path):
@@ -76,7 +78,7 @@ def test_lexical_weight_zero_trains_the_encoder_alone(tmp_path):
     assert "encoder_alone" not in json.loads((tmp_path / "m" / "metrics.json").read_text())["moment"]
 
 
-def test_with_enough_validation_the_weight_is_the_one_of_lowest_log_loss():
+def test_with_enough_validation_the_weight_is_the_one_of_lowest_calibrated_log_loss():
     rng = np.random.default_rng(0)
     gold = rng.integers(0, 3, 200)
     informative = np.log(np.where(np.eye(3)[gold] == 1, 0.9, 0.05))
