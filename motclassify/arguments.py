@@ -11,7 +11,7 @@ from .errors import DataError
 SMALL_DATA = 500  # fewer training records than this: a larger validation share and a fixed schedule
 MIN_STEPS = 50  # optimiser steps at the least, however few the records
 EARLY_STOPPING_MIN_VALIDATION = 100  # with fewer validation records one record moves macro-F1 by points: no early stopping
-LEXICAL_WEIGHT = 0.6  # a new head's blend weight of the lexical model when validation is too small to choose it
+LEXICAL_WEIGHT = 0.7  # a new head's lexical blend weight when validation is too small to choose it (few-shot dev split)
 LEXICAL_WEIGHT_GRID = (0.0, 0.2, 0.4, 0.6, 0.8)  # the weights validation chooses among when it is large enough
 
 

@@ -63,7 +63,7 @@ def fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
     if len(gold) == 0:
         return 1.0
     best, best_loss = 1.0, np.inf
-    for temperature in np.exp(np.linspace(np.log(0.05), np.log(5.0), 121)):
+    for temperature in np.exp(np.linspace(np.log(0.2), np.log(5.0), 81)):
         scaled = logits / temperature
         scaled = scaled - scaled.max(axis=1, keepdims=True)
         loss = -(scaled[np.arange(len(gold)), gold] - np.log(np.exp(scaled).sum(axis=1))).mean()
