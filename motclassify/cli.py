@@ -269,6 +269,8 @@ def run_info(args: argparse.Namespace) -> int:
               f"moments: {', '.join(m + (f' ({config.labels.stage(m)})' if config.labels.stage(m) else '') for m in config.labels.moments)}",
               f"sentiments: {', '.join(config.labels.sentiments)}",
               f"max length: {config.max_length} tokens a window, overlap {config.window_overlap_tokens}"]
+    if config.lexical_weights:
+        lines.append("lexical model blended: " + ", ".join(f"{h} weight {w}" for h, w in config.lexical_weights.items()))
     try:
         path, sha = resolve_base_encoder(config.base_encoder)
         lines.append(f"base encoder: {path} sha256 {sha[:16]}... OK")

@@ -11,7 +11,7 @@ import motclassify
 from motclassify.cli import build_parser
 from motclassify.files import read_table
 
-from conftest import CLI, ROOT
+from conftest import CLI, DATA, ROOT
 
 CONVERSATIONS = {
     "c1": [("customer", "I was charged twice for my March invoice"), ("agent", "Refunded both, sorry"), ("customer", "thanks!")],
@@ -179,9 +179,21 @@ def test_evaluate_prints_scores_and_json(tiny_trained_dir):
     assert report["moment"]["support"] == 23 and 0 <= report["sentiment"]["macro_f1"] <= 1
 
 
+def test_train_prints_the_blend_beside_the_encoder_alone_and_the_tfidf_baseline(tmp_path):
+    result = run("train", DATA / "tiny_custom.jsonl", "--output", tmp_path / "m", "--epochs", "1", "--max-length", "64",
+                 "--batch-size", "8", "--quiet")
+    assert f"model written to {tmp_path / 'm'} (" in result.stdout and "training records, validated on" in result.stdout
+    for head in ("moment", "sentiment"):
+        line = next(line for line in result.stdout.splitlines() if line.startswith(f"  {head}: validation macro-F1"))
+        assert "(encoder alone" in line and "blended with a TF-IDF model at weight 0.7" in line
+        assert "TF-IDF + logistic regression on the same records" in line
+    assert (tmp_path / "m" / "lexical.safetensors").is_file()
+
+
 def test_info_reports_versions_labels_and_the_hash_check(tiny_trained_dir):
     text = run("info", "--model", tiny_trained_dir).stdout
-    for expected in (f"motclassify {motclassify.__version__}", "torch", "threads", "money, parcel, signin", "happy, unhappy", "OK"):
+    for expected in (f"motclassify {motclassify.__version__}", "torch", "threads", "money, parcel, signin", "happy, unhappy", "OK",
+                     "lexical model blended: moment weight 0.7, sentiment weight 0.7"):
         assert expected in text
 
 
