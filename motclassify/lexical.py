@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+from scipy.special import log_softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
@@ -58,8 +59,7 @@ class LexicalModel:
             where = [list(labels[head]).index(label) for label in classifier.classes_]
             weight[where], bias[where] = coef, intercept
             weights[head], biases[head] = weight, bias
-        vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
-        return cls(vocabulary, vectorizer.idf_, weights, biases)
+        return cls(vectorizer.get_feature_names_out(), vectorizer.idf_, weights, biases)
 
     @property
     def heads(self) -> tuple[str, ...]:
@@ -68,12 +68,8 @@ class LexicalModel:
     def log_probabilities(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Per head, log-probabilities of each label for each text."""
         features = self.vectorizer.transform(texts)
-        result = {}
-        for head, weight in self.weights.items():
-            logits = np.asarray(features @ weight.T) + self.biases[head]
-            logits -= logits.max(axis=1, keepdims=True)
-            result[head] = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-        return result
+        return {head: log_softmax(np.asarray(features @ weight.T) + self.biases[head], axis=1)
+                for head, weight in self.weights.items()}
 
     def save(self, folder: str | Path) -> None:
         from safetensors.numpy import save_file
@@ -84,7 +80,7 @@ class LexicalModel:
             tensors[f"{head}.weight"] = self.weights[head].astype(np.float32)
             tensors[f"{head}.bias"] = self.biases[head].astype(np.float32)
         save_file(tensors, str(folder / LEXICAL_WEIGHTS_FILE))
-        vocabulary = sorted(self.vectorizer.vocabulary_, key=self.vectorizer.vocabulary_.get)
+        vocabulary = self.vectorizer.get_feature_names_out().tolist()
         (folder / LEXICAL_VOCABULARY_FILE).write_text(json.dumps(vocabulary, ensure_ascii=False) + "\n", encoding="utf-8")
 
     @classmethod
@@ -112,8 +108,6 @@ def blend(logits: Mapping[str, np.ndarray], lexical: Mapping[str, np.ndarray], w
     result = dict(logits)
     for head, weight in weights.items():
         if weight and head in lexical:
-            scaled = np.asarray(logits[head], np.float64)
-            scaled = scaled - scaled.max(axis=1, keepdims=True)
-            log_softmax = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
-            result[head] = ((1 - weight) * log_softmax + weight * lexical[head]) / (temperatures or {}).get(head, 1.0)
+            encoder = log_softmax(np.asarray(logits[head], np.float64), axis=1)
+            result[head] = ((1 - weight) * encoder + weight * lexical[head]) / (temperatures or {}).get(head, 1.0)
     return result

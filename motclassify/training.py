@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
 from sklearn.utils.class_weight import compute_class_weight
 from tqdm.auto import tqdm
 
@@ -40,7 +41,7 @@ from .folder import (
 )
 from .labels import DEFAULT_SENTIMENTS, DEFAULT_STAGES, LabelSpace
 from .lexical import LexicalModel, blend
-from .metrics import calibrated_report, fit_temperature, macro_f1, plot_confusion
+from .metrics import calibrated_report, fit_temperature, macro_f1, plot_confusion, softmax
 from .model import MomentModel
 
 logger = logging.getLogger("motclassify.training")
@@ -93,13 +94,12 @@ def train_model(train_data: Any, eval_data: Any = None, *, from_model: str | os.
     config.temperatures = {head: fit_temperature(logits[head], gold[head]) for head in HEADS}
     metrics = {head: calibrated_report(logits[head], gold[head], getattr(labels, f"{head}s"), config.temperatures[head])
                for head in HEADS}
-    lexical, config.lexical_weights, config.lexical_temperatures = None, {}, {}
+    label_sets = {head: getattr(labels, f"{head}s") for head in HEADS}
+    lexical = lexical_model(train_examples, label_sets)  # the blend's lexical part and the baseline to beat
+    lexical_scores = _labelled_rows(lexical.log_probabilities([e.transcript.to_text() for e in validation]), validation)
+    config.lexical_weights, config.lexical_temperatures = {}, {}
     if args.lexical_weight != 0:
-        label_sets = {head: getattr(labels, f"{head}s") for head in HEADS}
-        lexical = lexical_model(train_examples, label_sets)
         scores = {head: logits[head] / config.temperatures[head] for head in HEADS}
-        lexical_scores = _labelled_rows(lexical.log_probabilities([e.transcript.to_text() for e in validation]),
-                                        validation)
         config.lexical_weights = _lexical_weights(args, start, trainer.kept_heads, scores, lexical_scores, gold)
         blended = blend(scores, lexical_scores, config.lexical_weights)
         config.lexical_temperatures = {head: fit_temperature(blended[head], gold[head]) for head in config.lexical_weights}
@@ -108,7 +108,7 @@ def train_model(train_data: Any, eval_data: Any = None, *, from_model: str | os.
                                                  config.lexical_temperatures[head]),
                              "encoder_temperature": config.temperatures[head], "lexical_weight": weight,
                              "encoder_alone": {key: metrics[head][key] for key in ("macro_f1", "accuracy")}}
-    metrics.update(baseline=tfidf_baseline(train_examples, validation), train_examples=len(train_examples),
+    metrics.update(baseline=_argmax_scores(lexical_scores, gold), train_examples=len(train_examples),
                    validation_examples=len(validation), refit=refit)
     if refit:  # the validation figures and calibration above stay: they are the honest estimate
         logger.info("refitting on all %d records", len(all_examples))
@@ -153,15 +153,16 @@ def tfidf_baseline(train_examples: Sequence[Example], validation: Sequence[Examp
     the same training records: the bar a fine-tuned model has to clear to earn its keep."""
     labels = {head: sorted({getattr(e, head) for e in [*train_examples, *validation]} - {None}) for head in HEADS}
     scores = lexical_model(train_examples, labels).log_probabilities([e.transcript.to_text() for e in validation])
-    result = {}
-    for head, head_scores in _labelled_rows(scores, validation).items():
-        gold = [getattr(e, head) for e in validation if getattr(e, head) is not None]
-        if not gold:
-            continue
-        predicted = [labels[head][i] for i in head_scores.argmax(1)]
-        result[head] = {"macro_f1": round(macro_f1(gold, predicted, labels[head]), 4),
-                        "accuracy": round(float(np.mean(np.array(gold) == np.array(predicted))), 4)}
-    return result
+    gold = {head: np.array([labels[head].index(getattr(e, head)) for e in validation if getattr(e, head) is not None])
+            for head in HEADS}
+    return _argmax_scores(_labelled_rows(scores, validation), gold)
+
+
+def _argmax_scores(scores: dict[str, np.ndarray], gold: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Macro-F1 and accuracy of each head's argmax of ``scores`` against ``gold`` label indices (heads with gold)."""
+    return {head: {"macro_f1": round(macro_f1(gold[head], values.argmax(1), range(values.shape[1])), 4),
+                   "accuracy": round(float(np.mean(gold[head] == values.argmax(1))), 4)}
+            for head, values in scores.items() if len(gold[head])}
 
 
 def _labelled_rows(scores: dict[str, np.ndarray], examples: Sequence[Example]) -> dict[str, np.ndarray]:
@@ -191,9 +192,7 @@ def _lexical_weights(args: TrainingArguments, start: "_StartingPoint", kept_head
 def _calibrated_log_loss(scores: np.ndarray, gold: np.ndarray) -> float:
     """Log-loss at the temperature that fits best: how well the scores rank, whatever their sharpness (a bag of
     words' probabilities are flatter than a fine-tuned head's)."""
-    scores = scores / fit_temperature(scores, gold)
-    scores = scores - scores.max(axis=1, keepdims=True)
-    return float(-(scores[np.arange(len(gold)), gold] - np.log(np.exp(scores).sum(axis=1))).mean())
+    return float(log_loss(gold, softmax(scores / fit_temperature(scores, gold)), labels=range(scores.shape[1])))
 
 
 @dataclass
